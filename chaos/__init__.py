@@ -1,0 +1,1 @@
+"""chaoslab's experiment vocabulary (spec, manifests, system profile), runner and executors."""

@@ -1,0 +1,44 @@
+"""Go duration strings ("10m", "500ms", "1h30m") as Chaos Mesh and Kubernetes write them."""
+
+from __future__ import annotations
+
+import re
+
+_UNITS = {"ns": 1e-9, "us": 1e-6, "µs": 1e-6, "ms": 1e-3, "s": 1.0, "m": 60.0, "h": 3600.0}
+_PART = re.compile(r"(\d+(?:\.\d*)?|\.\d+)(ns|us|µs|ms|s|m|h)")
+
+
+def parse_duration(text: str) -> float:
+    """Seconds in a Go duration string; raises ValueError naming the text when it is not one.
+
+    >>> parse_duration("1h30m")
+    5400.0
+    >>> parse_duration("500ms")
+    0.5
+    """
+    if not isinstance(text, str) or not text:
+        raise ValueError(f"duration={text!r} is not a Go duration string such as '500ms' or '10m'")
+    body = text[1:] if text[0] in "+-" else text
+    if body == "0":
+        return 0.0
+    pos, total = 0, 0.0
+    for match in _PART.finditer(body):
+        if match.start() != pos:
+            break
+        total += float(match.group(1)) * _UNITS[match.group(2)]
+        pos = match.end()
+    if pos != len(body) or pos == 0:
+        raise ValueError(f"duration={text!r} is not a Go duration string such as '500ms' or '10m'")
+    return -total if text[0] == "-" else total
+
+
+def format_duration(seconds: float) -> str:
+    """A short Go duration string for a number of seconds (inverse of parse_duration for whole ms)."""
+    if seconds < 0:
+        raise ValueError(f"seconds={seconds} must be >= 0")
+    ms = round(seconds * 1000)
+    if ms % 60000 == 0 and ms:
+        return f"{ms // 60000}m"
+    if ms % 1000 == 0:
+        return f"{ms // 1000}s"
+    return f"{ms}ms"

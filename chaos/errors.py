@@ -1,0 +1,49 @@
+"""One exception root for everything a user can cause; the CLI maps it to one clean line."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+class ChaosLabError(Exception):
+    """Root of every error chaoslab reports to users as one line."""
+
+    hint: str = ""
+
+    def one_line(self) -> str:
+        text = f"{type(self).__name__}: {self}"
+        return f"{text}; {self.hint}" if self.hint else text
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One thing wrong with an input file: where, which field, what value, why."""
+
+    file: str
+    field: str
+    value: object
+    message: str
+
+    def __str__(self) -> str:
+        where = f"{self.file}: {self.field}" if self.field else self.file
+        return f"{where}: {self.message} (got {self.value!r})"
+
+
+class InvalidSpecError(ChaosLabError):
+    """An experiment spec, system profile or manifest failed validation; carries every problem."""
+
+    hint = "fix the listed fields and run `chaoslab validate` again"
+
+    def __init__(self, problems: list[Problem]) -> None:
+        self.problems = list(problems)
+        first = str(self.problems[0]) if self.problems else "invalid input"
+        more = f" (+{len(self.problems) - 1} more)" if len(self.problems) > 1 else ""
+        super().__init__(first + more)
+
+
+class SimulationError(ChaosLabError):
+    """The simulator was asked for something it cannot model."""
+
+
+class PrerequisiteError(ChaosLabError):
+    """Something the run needs is missing: a binary, a server, a target."""

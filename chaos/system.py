@@ -1,0 +1,291 @@
+"""The system profile: the service under test described once (experiments/system.yaml).
+
+The testbed starts from it, the Kubernetes manifests agree with it, the simulator models it and
+calibration refines it. Field names follow Kubernetes conventions (camelCase, Go durations).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+from chaos._fields import Fields
+from chaos.documents import read_document
+from chaos.errors import InvalidSpecError, Problem
+
+API_VERSION = "chaoslab.dev/v1alpha1"
+DISTRIBUTIONS = ("constant", "exponential", "lognormal", "gamma")
+ARRIVALS = ("closed", "poisson")
+
+
+@dataclass(frozen=True)
+class Distribution:
+    """A positive random duration by family, mean (seconds) and coefficient of variation."""
+
+    kind: str = "lognormal"
+    mean: float = 0.03
+    cv: float = 0.3
+
+    def __post_init__(self) -> None:
+        if self.kind not in DISTRIBUTIONS:
+            raise ValueError(f"kind={self.kind!r} must be one of {DISTRIBUTIONS}")
+        if self.mean < 0 or not math.isfinite(self.mean):
+            raise ValueError(f"mean={self.mean} must be >= 0")
+        if self.cv < 0:
+            raise ValueError(f"cv={self.cv} must be >= 0")
+
+
+@dataclass(frozen=True)
+class Probe:
+    """A Kubernetes probe's timing (also HAProxy's check inter/fall/rise on the testbed)."""
+
+    period: float = 2.0
+    failure_threshold: int = 3
+    success_threshold: int = 1
+    timeout: float = 1.0
+
+    @property
+    def detection_time(self) -> float:
+        """Worst-case time from a pod going bad to it being taken out: period x failureThreshold."""
+        return self.period * self.failure_threshold
+
+
+@dataclass(frozen=True)
+class Service:
+    name: str = "ml-prediction-service"
+    namespace: str = "ml-services"
+    labels: dict[str, str] = field(default_factory=lambda: {"app": "ml-prediction-service"})
+    replicas: int = 10
+    concurrency: int = 2
+    max_queue: int = 64
+    service_time: Distribution = Distribution("lognormal", 0.03, 0.3)
+    request_timeout: float = 1.0
+
+
+@dataclass(frozen=True)
+class Lifecycle:
+    """Pod life: scheduling after a delete, process start-up, kubelet restart back-off."""
+
+    schedule_delay: float = 1.0
+    startup_time: float = 4.0
+    restart_backoff: float = 10.0
+    restart_backoff_max: float = 300.0
+
+
+@dataclass(frozen=True)
+class FeatureStore:
+    name: str = "feature-store"
+    labels: dict[str, str] = field(default_factory=lambda: {"app": "feature-store"})
+    latency: Distribution = Distribution("lognormal", 0.003, 0.5)
+    timeout: float = 0.1
+
+
+@dataclass(frozen=True)
+class CircuitBreaker:
+    """Closed -> open after `failure_threshold` consecutive failed or slow calls; half-open after reset."""
+
+    failure_threshold: int = 5
+    slow_call: float = 0.08
+    reset_timeout: float = 30.0
+    half_open_successes: int = 1
+
+
+@dataclass(frozen=True)
+class Cache:
+    ttl: float = 300.0
+    max_entries: int = 10_000
+    hit_rate: float = 0.8
+
+
+@dataclass(frozen=True)
+class ModelChaos:
+    enabled: bool = False
+    exception_rate: float = 0.05
+    timeout_rate: float = 0.02
+    wrong_prediction_rate: float = 0.01
+    model_deadline: float = 0.2
+
+    @property
+    def total_rate(self) -> float:
+        return self.exception_rate + self.timeout_rate + self.wrong_prediction_rate
+
+
+@dataclass(frozen=True)
+class Client:
+    timeout: float = 2.0
+    retries: int = 0
+
+
+@dataclass(frozen=True)
+class Load:
+    rps: float = 200.0
+    users: int = 40
+    arrival: str = "closed"
+
+
+@dataclass(frozen=True)
+class SystemProfile:
+    service: Service = field(default_factory=Service)
+    readiness: Probe = field(default_factory=Probe)
+    liveness: Probe = field(default_factory=lambda: Probe(period=10.0, failure_threshold=3))
+    lifecycle: Lifecycle = field(default_factory=Lifecycle)
+    feature_store: FeatureStore = field(default_factory=FeatureStore)
+    breaker: CircuitBreaker = field(default_factory=CircuitBreaker)
+    cache: Cache = field(default_factory=Cache)
+    model_chaos: ModelChaos = field(default_factory=ModelChaos)
+    client: Client = field(default_factory=Client)
+    load: Load = field(default_factory=Load)
+    source: str = ""
+
+    def with_load(self, load: Load) -> SystemProfile:
+        return replace(self, load=load)
+
+
+def load_system_profile(path: Path) -> SystemProfile:
+    """Read and validate a system profile; raises InvalidSpecError listing every problem."""
+    problems: list[Problem] = []
+    profile = parse_system_profile(read_document(path), str(path), problems)
+    if problems:
+        raise InvalidSpecError(problems)
+    return profile
+
+
+def parse_system_profile(data: object, file: str, problems: list[Problem]) -> SystemProfile:
+    doc = Fields(data, file, "", problems)
+    doc.text("apiVersion", choices=(API_VERSION,))
+    doc.text("kind", choices=("SystemProfile",))
+    meta = doc.section("metadata")
+    meta.text("name")
+    meta.finish()
+    spec = doc.section("spec")
+    profile = SystemProfile(
+        service=_service(spec.section("service")),
+        readiness=_probe(spec.section("readinessProbe")),
+        liveness=_probe(spec.section("livenessProbe")),
+        lifecycle=_lifecycle(spec.section("lifecycle")),
+        feature_store=_feature_store(spec.section("featureStore")),
+        breaker=_breaker(spec.section("circuitBreaker")),
+        cache=_cache(spec.section("cache")),
+        model_chaos=_model_chaos(spec.section("modelChaos")),
+        client=_client(spec.section("client")),
+        load=parse_load(spec.section("load")),
+        source=file,
+    )
+    spec.finish()
+    doc.finish()
+    return profile
+
+
+def parse_distribution(f: Fields) -> Distribution:
+    kind = f.text("distribution", default="lognormal", choices=DISTRIBUTIONS)
+    mean = f.duration("mean")
+    cv = f.number("cv", default=0.0, minimum=0.0, maximum=10.0)
+    f.finish()
+    if kind not in DISTRIBUTIONS:
+        kind = "constant"
+    return Distribution(kind, mean, cv)
+
+
+def _service(f: Fields) -> Service:
+    s = Service(
+        name=f.text("name"),
+        namespace=f.text("namespace"),
+        labels=f.string_map("labels"),
+        replicas=f.integer("replicas", minimum=1, maximum=1000),
+        concurrency=f.integer("concurrency", minimum=1, maximum=1000),
+        max_queue=f.integer("maxQueue", minimum=0),
+        service_time=parse_distribution(f.section("serviceTime")),
+        request_timeout=f.duration("requestTimeout", positive=True),
+    )
+    f.finish()
+    return s
+
+
+def _probe(f: Fields) -> Probe:
+    p = Probe(
+        period=f.duration("period", positive=True),
+        failure_threshold=f.integer("failureThreshold", minimum=1),
+        success_threshold=f.integer("successThreshold", default=1, minimum=1),
+        timeout=f.duration("timeout", default="1s", positive=True),
+    )
+    f.finish()
+    return p
+
+
+def _lifecycle(f: Fields) -> Lifecycle:
+    life = Lifecycle(
+        schedule_delay=f.duration("scheduleDelay"),
+        startup_time=f.duration("startupTime"),
+        restart_backoff=f.duration("restartBackoff"),
+        restart_backoff_max=f.duration("restartBackoffMax", default="5m"),
+    )
+    f.finish()
+    if life.restart_backoff_max < life.restart_backoff:
+        f.problem("restartBackoffMax", life.restart_backoff_max, "must be >= restartBackoff")
+    return life
+
+
+def _feature_store(f: Fields) -> FeatureStore:
+    store = FeatureStore(
+        name=f.text("name"),
+        labels=f.string_map("labels"),
+        latency=parse_distribution(f.section("latency")),
+        timeout=f.duration("timeout", positive=True),
+    )
+    f.finish()
+    return store
+
+
+def _breaker(f: Fields) -> CircuitBreaker:
+    b = CircuitBreaker(
+        failure_threshold=f.integer("failureThreshold", minimum=1),
+        slow_call=f.duration("slowCallDuration", positive=True),
+        reset_timeout=f.duration("resetTimeout", positive=True),
+        half_open_successes=f.integer("halfOpenSuccesses", default=1, minimum=1),
+    )
+    f.finish()
+    return b
+
+
+def _cache(f: Fields) -> Cache:
+    c = Cache(
+        ttl=f.duration("ttl", positive=True),
+        max_entries=f.integer("maxEntries", minimum=1),
+        hit_rate=f.fraction("hitRate"),
+    )
+    f.finish()
+    return c
+
+
+def _model_chaos(f: Fields) -> ModelChaos:
+    m = ModelChaos(
+        enabled=f.boolean("enabled", default=False),
+        exception_rate=f.fraction("exceptionRate"),
+        timeout_rate=f.fraction("timeoutRate"),
+        wrong_prediction_rate=f.fraction("wrongPredictionRate"),
+        model_deadline=f.duration("modelDeadline", positive=True),
+    )
+    f.finish()
+    if m.total_rate > 1:
+        f.problem("", m.total_rate, "exceptionRate + timeoutRate + wrongPredictionRate must be <= 1")
+    return m
+
+
+def _client(f: Fields) -> Client:
+    c = Client(
+        timeout=f.duration("timeout", positive=True), retries=f.integer("retries", default=0, minimum=0)
+    )
+    f.finish()
+    return c
+
+
+def parse_load(f: Fields) -> Load:
+    """Offered load: requests/s, number of users, and how arrivals are made."""
+    load = Load(
+        rps=f.number("rps", above=0.0),
+        users=f.integer("users", minimum=1),
+        arrival=f.text("arrival", default="closed", choices=ARRIVALS),
+    )
+    f.finish()
+    return load

@@ -1,0 +1,8 @@
+#!/usr/bin/env bash
+# The project's checks: lint, types, and every test, the e2e ones (real servers) included.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+.venv/bin/ruff check .
+.venv/bin/ruff format --check .
+.venv/bin/mypy
+exec .venv/bin/pytest -m "e2e or not e2e" "$@"
