@@ -26,6 +26,7 @@ class Fields:
         self.path = path
         self.problems = problems
         self._seen: set[str] = set()
+        self.quiet = False  # set for an absent section: its own absence is the one problem
         if isinstance(data, dict):
             self.data: dict[str, Any] = data
         else:
@@ -39,18 +40,25 @@ class Fields:
         return f"{self.path}.{key}" if self.path else key
 
     def problem(self, key: str, value: object, message: str) -> None:
+        if self.quiet:
+            return
         self.problems.append(Problem(self.file, self.where(key), value, message))
 
     def has(self, key: str) -> bool:
         return key in self.data
 
     def _get(self, key: str, default: Any) -> Any:
+        """The raw value; `_MISSING` (already reported) when a required key is absent."""
         self._seen.add(key)
         if key in self.data:
             return self.data[key]
         if default is _MISSING:
             self.problem(key, None, "is required")
         return default
+
+    def consume(self, *keys: str) -> None:
+        """Mark keys as read by the caller (which checks their values itself)."""
+        self._seen.update(keys)
 
     def finish(self) -> None:
         """Report keys nobody asked for: unknown fields are errors, not silently ignored."""
@@ -60,20 +68,22 @@ class Fields:
 
     # -- typed getters -----------------------------------------------------------------------
     def section(self, key: str, required: bool = True) -> Fields:
-        value = self._get(key, _MISSING if required else {})
-        if value is None and not required:
-            value = {}
-        return Fields(value if value is not None else {}, self.file, self.where(key), self.problems)
+        value = self._get(key, _MISSING if required else None)
+        absent = value is _MISSING or value is None
+        child = Fields({} if absent else value, self.file, self.where(key), self.problems)
+        child.quiet = self.quiet or value is _MISSING
+        return child
 
     def text(
         self, key: str, default: Any = _MISSING, choices: tuple[str, ...] = (), pattern: str = ""
     ) -> str:
         value = self._get(key, default)
-        if value is default and default is not _MISSING:
+        if value is _MISSING:
+            return ""
+        if key not in self.data:
             return str(default) if default is not None else ""
         if not isinstance(value, str) or not value:
-            if value is not None or key in self.data:
-                self.problem(key, value, "must be a non-empty string")
+            self.problem(key, value, "must be a non-empty string")
             return ""
         if choices and value not in choices:
             self.problem(key, value, f"must be one of {', '.join(choices)}")
@@ -90,7 +100,7 @@ class Fields:
         above: float | None = None,
     ) -> float:
         value = self._get(key, default)
-        if value is None:
+        if value is None or value is _MISSING:
             return 0.0
         if isinstance(value, bool) or not isinstance(value, int | float):
             self.problem(key, value, "must be a number")
@@ -102,7 +112,7 @@ class Fields:
         self, key: str, default: Any = _MISSING, minimum: int | None = None, maximum: int | None = None
     ) -> int:
         value = self._get(key, default)
-        if value is None:
+        if value is None or value is _MISSING:
             return 0
         if isinstance(value, bool) or not isinstance(value, int):
             self.problem(key, value, "must be a whole number")
@@ -119,7 +129,7 @@ class Fields:
     ) -> float:
         """Seconds from a Go duration string ("250ms", "10m")."""
         value = self._get(key, default)
-        if value is None:
+        if value is None or value is _MISSING:
             return 0.0
         if isinstance(value, int | float) and not isinstance(value, bool) and value == 0:
             return 0.0
@@ -136,6 +146,8 @@ class Fields:
 
     def boolean(self, key: str, default: Any = _MISSING) -> bool:
         value = self._get(key, default)
+        if value is _MISSING:
+            return False
         if not isinstance(value, bool):
             self.problem(key, value, "must be true or false")
             return False
@@ -143,7 +155,7 @@ class Fields:
 
     def string_map(self, key: str, default: Any = _MISSING) -> dict[str, str]:
         value = self._get(key, default)
-        if value is None:
+        if value is None or value is _MISSING:
             return {}
         if not isinstance(value, dict) or not all(
             isinstance(k, str) and isinstance(v, str) for k, v in value.items()
@@ -154,7 +166,7 @@ class Fields:
 
     def strings(self, key: str, default: Any = _MISSING) -> list[str]:
         value = self._get(key, default)
-        if value is None:
+        if value is None or value is _MISSING:
             return []
         if not isinstance(value, list) or not all(isinstance(v, str) and v for v in value):
             self.problem(key, value, "must be a list of non-empty strings")
@@ -164,7 +176,7 @@ class Fields:
     def items(self, key: str, default: Any = _MISSING) -> Iterator[Fields]:
         """Each mapping of a list field, as its own view (`key[0]`, `key[1]`, ...)."""
         value = self._get(key, default)
-        if value is None:
+        if value is None or value is _MISSING:
             return
         if not isinstance(value, list):
             self.problem(key, value, "must be a list")

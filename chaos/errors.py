@@ -26,7 +26,8 @@ class Problem:
 
     def __str__(self) -> str:
         where = f"{self.file}: {self.field}" if self.field else self.file
-        return f"{where}: {self.message} (got {self.value!r})"
+        got = "" if self.value is None else f" (got {self.value!r})"
+        return f"{where}: {self.message}{got}"
 
 
 class InvalidSpecError(ChaosLabError):

@@ -254,6 +254,6 @@ def _percent(f: Fields, key: str, required: bool = False) -> float:
     if not text:
         return 0.0
     if not re.fullmatch(_PERCENT, text) or float(text) > 100:
-        f.problem(key, text, "must be a percentage string from \"0\" to \"100\"")
+        f.problem(key, text, 'must be a percentage string from "0" to "100"')
         return 0.0
     return float(text) / 100

@@ -32,7 +32,7 @@ def check_mode(mode: str, value: str | None) -> str | None:
     if mode in ("one", "all"):
         return None
     if value is None or not str(value).strip().lstrip("-").isdigit():
-        return f"value={value!r} must be a whole number (a string such as \"30\") for mode {mode}"
+        return f'value={value!r} must be a whole number (a string such as "30") for mode {mode}'
     number = int(value)
     if number <= 0:
         return f"value={value!r} must be > 0 for mode {mode}"

@@ -1,0 +1,478 @@
+"""The experiment spec: hypothesis, scope, chaos, load, phases, success criteria, aborts, rollback.
+
+This module is the only place that reads experiment YAML; the simulator, the runner and the analysis
+take the `Experiment` it returns. `load_experiment` validates the whole document (and the system
+profile and Chaos Mesh manifests it refers to) before anything runs and reports every problem with
+file, field and value.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TypeVar
+
+from chaos._fields import Fields
+from chaos.documents import read_document
+from chaos.durations import parse_duration
+from chaos.errors import InvalidSpecError, Problem
+from chaos.manifest import ChaosManifest, load_manifest
+from chaos.metrics import METRICS, PHASES
+from chaos.selection import max_count
+from chaos.system import API_VERSION, Load, SystemProfile, load_system_profile, parse_load
+
+T = TypeVar("T")
+ENVIRONMENTS = ("testbed", "staging", "production")
+BOUNDS = ("point", "low", "high")
+BLANK_UNITS = ("s", "ms", "percent", "fraction", "pods", "rps")
+ROLLBACK_STRATEGIES = ("always", "on-abort")
+_BLANK = re.compile(r"\{([a-zA-Z_][a-zA-Z0-9_]*)\}")
+_CRITERION_KINDS = ("metric", "alertsFire", "podsReady", "noManualIntervention")
+_COMPARISONS = {"above": ">", "atLeast": ">=", "below": "<", "atMost": "<="}
+
+
+@dataclass(frozen=True)
+class Blank:
+    """A named gap in the hypothesis statement and the metric that fills it."""
+
+    name: str
+    metric: str
+    phase: str | None
+    relative_to: str | None = None
+    unit: str = "s"
+    bound: str = "point"
+
+
+@dataclass(frozen=True)
+class Hypothesis:
+    statement: str
+    blanks: tuple[Blank, ...]
+
+    def fill(self, values: dict[str, str]) -> str:
+        """The statement with each {blank} replaced by its text (unknown blanks stay as they are)."""
+        return _BLANK.sub(lambda m: values.get(m.group(1), m.group(0)), self.statement)
+
+
+@dataclass(frozen=True)
+class Scope:
+    environment: str
+    namespace: str
+    selector: dict[str, str]
+    max_percent: float = 100.0
+    max_pods: int | None = None
+
+
+@dataclass(frozen=True)
+class ChaosStep:
+    """One Chaos Mesh manifest applied `after` seconds into the chaos phase."""
+
+    manifest: ChaosManifest
+    path: Path
+    after: float = 0.0
+
+    @property
+    def end(self) -> float | None:
+        """Seconds into the chaos phase when the fault ends by itself (None: at the phase end)."""
+        if self.manifest.action in ("pod-kill", "container-kill"):
+            return self.after
+        return None if self.manifest.duration is None else self.after + self.manifest.duration
+
+
+@dataclass(frozen=True)
+class Phases:
+    baseline: float
+    chaos: float
+    recovery: float
+
+    @property
+    def total(self) -> float:
+        return self.baseline + self.chaos + self.recovery
+
+    def bounds(self) -> dict[str, tuple[float, float]]:
+        """Start and end (seconds from the run start) of each phase."""
+        b, c = self.baseline, self.baseline + self.chaos
+        return {"baseline": (0.0, b), "chaos": (b, c), "recovery": (c, self.total)}
+
+
+@dataclass(frozen=True)
+class ThresholdCriterion:
+    name: str
+    metric: str
+    phase: str | None
+    op: str  # ">", ">=", "<", "<="
+    threshold: float
+
+    def holds(self, value: float) -> bool:
+        return compare(value, self.op, self.threshold)
+
+
+@dataclass(frozen=True)
+class AlertsCriterion:
+    name: str
+    alerts: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class PodsReadyCriterion:
+    name: str
+    within: float
+
+
+@dataclass(frozen=True)
+class NoManualInterventionCriterion:
+    name: str
+
+
+Criterion = ThresholdCriterion | AlertsCriterion | PodsReadyCriterion | NoManualInterventionCriterion
+
+
+@dataclass(frozen=True)
+class AbortCondition:
+    name: str
+    metric: str
+    op: str
+    threshold: float
+    sustained: float
+
+
+@dataclass(frozen=True)
+class MetricQuery:
+    name: str
+    query: str
+
+
+@dataclass(frozen=True)
+class Rollback:
+    strategy: str
+    steps: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class Experiment:
+    name: str
+    title: str
+    source: Path
+    system: SystemProfile
+    hypothesis: Hypothesis
+    scope: Scope
+    chaos: tuple[ChaosStep, ...]
+    load: Load
+    phases: Phases
+    success_criteria: tuple[Criterion, ...]
+    abort_conditions: tuple[AbortCondition, ...]
+    metrics: tuple[MetricQuery, ...] = ()
+    rollback: Rollback = field(default_factory=lambda: Rollback("always", ()))
+
+
+def compare(value: float, op: str, threshold: float) -> bool:
+    if op == ">":
+        return value > threshold
+    if op == ">=":
+        return value >= threshold
+    if op == "<":
+        return value < threshold
+    if op == "<=":
+        return value <= threshold
+    raise ValueError(f"op={op!r} must be one of >, >=, <, <=")
+
+
+def is_experiment_file(path: Path) -> bool:
+    return path.name.endswith(".experiment.yaml")
+
+
+def load_experiment(path: Path) -> Experiment:
+    """Read and validate an experiment spec with its system profile and manifests."""
+    problems: list[Problem] = []
+    experiment = parse_experiment(read_document(path), path, problems)
+    if problems or experiment is None:
+        raise InvalidSpecError(problems)
+    return experiment
+
+
+def parse_experiment(data: object, path: Path, problems: list[Problem]) -> Experiment | None:
+    file = str(path)
+    doc = Fields(data, file, "", problems)
+    doc.text("apiVersion", choices=(API_VERSION,))
+    doc.text("kind", choices=("Experiment",))
+    meta = doc.section("metadata")
+    name = meta.text("name", pattern=r"[a-z0-9]([-a-z0-9]*[a-z0-9])?")
+    title = meta.text("title", default=name)
+    meta.finish()
+    spec = doc.section("spec")
+
+    system_file = spec.text("system", default="system.yaml")
+    system = _load_referenced(path, system_file, spec, "system", load_system_profile)
+    hypothesis = _hypothesis(spec.section("hypothesis"))
+    scope = _scope(spec.section("scope"))
+    chaos = tuple(_chaos_steps(spec, path))
+    load = parse_load(spec.section("load")) if spec.has("load") else (system.load if system else Load())
+    phases = _phases(spec.section("phases"))
+    criteria = tuple(_criteria(spec))
+    aborts = tuple(_aborts(spec))
+    metrics = tuple(_metric_queries(spec))
+    rollback = _rollback(spec.section("rollback"))
+    spec.finish()
+    doc.finish()
+
+    _check_chaos_fits(spec, chaos, phases)
+    if system is not None:
+        _check_scope(spec, scope, chaos, system)
+    if system is None or problems:
+        return None
+    return Experiment(
+        name=name,
+        title=title,
+        source=path,
+        system=system,
+        hypothesis=hypothesis,
+        scope=scope,
+        chaos=chaos,
+        load=load,
+        phases=phases,
+        success_criteria=criteria,
+        abort_conditions=aborts,
+        metrics=metrics,
+        rollback=rollback,
+    )
+
+
+def _load_referenced(spec_path: Path, ref: str, f: Fields, key: str, loader: Callable[[Path], T]) -> T | None:
+    """Load a file the spec refers to (relative to the spec), folding its problems into ours."""
+    if not ref:
+        return None
+    target = spec_path.parent / ref
+    if not target.is_file():
+        f.problem(key, ref, f"names a file that does not exist ({target})")
+        return None
+    try:
+        return loader(target)
+    except InvalidSpecError as exc:
+        f.problems.extend(exc.problems)
+        return None
+
+
+def _hypothesis(f: Fields) -> Hypothesis:
+    statement = f.text("statement")
+    blanks: list[Blank] = []
+    section = f.section("blanks", required=False)
+    for blank_name in list(section.data):
+        b = section.section(str(blank_name))
+        metric = b.text("metric", choices=tuple(METRICS))
+        info = METRICS.get(metric)
+        phase = b.text("phase", default=None, choices=PHASES) or None
+        if info and info.phased and phase is None:
+            b.problem("phase", None, f"is required for metric {metric} (one of {', '.join(PHASES)})")
+        if info and not info.phased and phase is not None:
+            b.problem("phase", phase, f"metric {metric} has no phase")
+        relative = b.text("relativeTo", default=None, choices=PHASES) or None
+        unit = b.text("unit", default="s", choices=BLANK_UNITS)
+        bound = b.text("bound", default="point", choices=BOUNDS)
+        b.finish()
+        blanks.append(Blank(str(blank_name), metric, phase, relative, unit, bound))
+    section.finish()
+    f.finish()
+    named = set(_BLANK.findall(statement))
+    defined = {b.name for b in blanks}
+    for missing in sorted(named - defined):
+        f.problem("blanks", missing, f"statement uses {{{missing}}} but blanks does not define it")
+    for unused in sorted(defined - named):
+        f.problem(f"blanks.{unused}", unused, "is defined but the statement never uses it")
+    return Hypothesis(statement, tuple(blanks))
+
+
+def _scope(f: Fields) -> Scope:
+    environment = f.text("environment", choices=ENVIRONMENTS)
+    namespace = f.text("namespace")
+    selector = f.string_map("selector")
+    radius = f.section("blastRadius", required=False)
+    max_percent = radius.number("maxPercent", default=100.0, above=0.0, maximum=100.0)
+    max_pods = radius.integer("maxPods", default=None, minimum=1) if radius.has("maxPods") else None
+    radius.finish()
+    f.finish()
+    return Scope(environment, namespace, selector, max_percent, max_pods)
+
+
+def _chaos_steps(spec: Fields, path: Path) -> list[ChaosStep]:
+    steps: list[ChaosStep] = []
+    for item in spec.items("chaos"):
+        ref = item.text("manifest")
+        after = item.duration("after", default="0s")
+        item.finish()
+        manifest = _load_referenced(path, ref, item, "manifest", load_manifest)
+        if manifest is not None:
+            steps.append(ChaosStep(manifest, path.parent / ref, after))
+    if spec.has("chaos") and isinstance(spec.data.get("chaos"), list) and not spec.data["chaos"]:
+        spec.problem("chaos", [], "must list at least one manifest")
+    return steps
+
+
+def _phases(f: Fields) -> Phases:
+    phases = Phases(
+        baseline=f.duration("baseline", positive=True),
+        chaos=f.duration("chaos", positive=True),
+        recovery=f.duration("recovery", positive=True),
+    )
+    f.finish()
+    return phases
+
+
+def _threshold(f: Fields, metric: str) -> tuple[str, float]:
+    """The one comparison key (above/atLeast/below/atMost) and its value in the metric's unit."""
+    present = [k for k in _COMPARISONS if f.has(k)]
+    if len(present) != 1:
+        f.problem("", sorted(present), "needs exactly one of above, atLeast, below, atMost")
+        f.consume(*present)
+        return ">", 0.0
+    key = present[0]
+    f.consume(key)
+    raw = f.data[key]
+    value = metric_value(raw, metric)
+    if value is None and metric in METRICS:
+        unit = METRICS[metric].unit
+        f.problem(key, raw, f"is not a value for metric {metric} (unit {unit}: e.g. 0.99, '99%', '300ms')")
+    return _COMPARISONS[key], value or 0.0
+
+
+def metric_value(raw: object, metric: str) -> float | None:
+    """A threshold in the metric's unit: numbers as is, '99%' for fractions, '300ms' for seconds."""
+    info = METRICS.get(metric)
+    if info is None:
+        return None
+    if isinstance(raw, bool):
+        return None
+    if isinstance(raw, int | float):
+        value = float(raw)
+    elif isinstance(raw, str) and info.unit == "fraction" and raw.endswith("%"):
+        try:
+            value = float(raw[:-1]) / 100
+        except ValueError:
+            return None
+    elif isinstance(raw, str) and info.unit == "seconds":
+        try:
+            value = parse_duration(raw)
+        except ValueError:
+            return None
+    else:
+        return None
+    if info.unit == "fraction" and not 0 <= value <= 1:
+        return None
+    return value if value >= 0 else None
+
+
+def _criteria(spec: Fields) -> list[Criterion]:
+    criteria: list[Criterion] = []
+    names: set[str] = set()
+    for item in spec.items("successCriteria"):
+        name = item.text("name")
+        if name in names:
+            item.problem("name", name, "is used by another criterion")
+        names.add(name)
+        kinds = [k for k in _CRITERION_KINDS if item.has(k)]
+        if len(kinds) != 1:
+            item.problem("", sorted(kinds), f"needs exactly one of {', '.join(_CRITERION_KINDS)}")
+            continue
+        kind = kinds[0]
+        criterion: Criterion
+        if kind == "metric":
+            metric = item.text("metric", choices=tuple(METRICS))
+            phase = _phase_for(item, metric)
+            op, threshold = _threshold(item, metric)
+            criterion = ThresholdCriterion(name, metric, phase, op, threshold)
+        elif kind == "alertsFire":
+            alerts = item.strings("alertsFire")
+            if not alerts:
+                item.problem("alertsFire", [], "must name at least one alert")
+            criterion = AlertsCriterion(name, tuple(alerts))
+        elif kind == "podsReady":
+            ready = item.section("podsReady")
+            criterion = PodsReadyCriterion(name, ready.duration("within", positive=True))
+            ready.finish()
+        else:
+            if item.boolean("noManualIntervention") is not True:
+                item.problem("noManualIntervention", item.data.get(kind), "must be true when present")
+            criterion = NoManualInterventionCriterion(name)
+        item.finish()
+        criteria.append(criterion)
+    return criteria
+
+
+def _phase_for(item: Fields, metric: str) -> str | None:
+    phase = item.text("phase", default=None, choices=PHASES) or None
+    info = METRICS.get(metric)
+    if info and info.phased and phase is None:
+        item.problem("phase", None, f"is required for metric {metric} (one of {', '.join(PHASES)})")
+    if info and not info.phased and phase is not None:
+        item.problem("phase", phase, f"metric {metric} has no phase")
+    return phase
+
+
+def _aborts(spec: Fields) -> list[AbortCondition]:
+    aborts: list[AbortCondition] = []
+    for item in spec.items("abortConditions", default=None):
+        name = item.text("name")
+        metric = item.text("metric", choices=tuple(METRICS))
+        if metric in METRICS and not METRICS[metric].phased:
+            item.problem("metric", metric, "cannot be watched live; use a per-request metric")
+        op, threshold = _threshold(item, metric)
+        sustained = item.duration("for", default="0s")
+        item.finish()
+        aborts.append(AbortCondition(name, metric, op, threshold, sustained))
+    return aborts
+
+
+def _metric_queries(spec: Fields) -> list[MetricQuery]:
+    queries: list[MetricQuery] = []
+    for item in spec.items("metrics", default=None):
+        queries.append(MetricQuery(item.text("name"), item.text("query")))
+        item.finish()
+    return queries
+
+
+def _rollback(f: Fields) -> Rollback:
+    rollback = Rollback(
+        strategy=f.text("strategy", default="always", choices=ROLLBACK_STRATEGIES),
+        steps=tuple(f.strings("steps")),
+    )
+    f.finish()
+    return rollback
+
+
+def _check_chaos_fits(spec: Fields, chaos: tuple[ChaosStep, ...], phases: Phases) -> None:
+    for index, step in enumerate(chaos):
+        end = step.end
+        if step.after >= phases.chaos > 0:
+            where = f"chaos[{index}].after"
+            spec.problem(where, step.after, f"must be inside the chaos phase ({phases.chaos:g} s)")
+        elif end is not None and end > phases.chaos > 0:
+            spec.problem(
+                f"chaos[{index}].manifest",
+                str(step.path.name),
+                f"lasts until {end:g} s but the chaos phase is {phases.chaos:g} s; lengthen phases.chaos",
+            )
+
+
+def _check_scope(spec: Fields, scope: Scope, chaos: tuple[ChaosStep, ...], system: SystemProfile) -> None:
+    """Blast-radius guard: every manifest stays in the allowed namespace and under the pod limit."""
+    replicas = system.service.replicas
+    limit = replicas * scope.max_percent / 100
+    if scope.max_pods is not None:
+        limit = min(limit, scope.max_pods)
+    for index, step in enumerate(chaos):
+        m = step.manifest
+        outside = [ns for ns in m.selector.namespaces if ns != scope.namespace]
+        if outside or not m.selector.namespaces:
+            spec.problem(
+                f"chaos[{index}].manifest",
+                step.path.name,
+                f"selects namespaces {list(m.selector.namespaces)}, not scope.namespace {scope.namespace!r}",
+            )
+        if m.is_pod_chaos and m.selector.label_selectors == scope.selector:
+            hit = max_count(m.mode, m.value, replicas)
+            if hit > limit:
+                spec.problem(
+                    f"chaos[{index}].manifest",
+                    step.path.name,
+                    f"may hit {hit} of {replicas} pods, above scope.blastRadius ({limit:g} pods)",
+                )
