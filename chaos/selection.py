@@ -22,7 +22,7 @@ T = TypeVar("T")
 class RandomSource(Protocol):
     """What selection needs from a random generator (`random.Random` and numpy's Generator adapt)."""
 
-    def randrange(self, stop: int) -> int: ...
+    def randrange(self, stop: int, /) -> int: ...
 
 
 def check_mode(mode: str, value: str | None) -> str | None:
