@@ -1,0 +1,319 @@
+"""Pods with ReplicaSet and kubelet semantics, as a pure state machine (time is a parameter).
+
+The supervisor (testbed.supervisor) feeds it what happened - a container's process exited, a probe
+answered, a chaos command arrived - and carries out the actions it returns (start or kill a
+container's process). Nothing here touches a process, a socket or the clock.
+
+Semantics, following Kubernetes:
+- ReplicaSet: one pod per slot, `replicas` slots. A deleted pod is replaced at once by a new pod
+  (new name) that stays Pending for `scheduleDelay`, then its container starts.
+- kubelet: a container whose process exits is restarted with CrashLoopBackOff: the first restart
+  at once, then `restartBackoff`, doubling up to `restartBackoffMax`; the back-off is forgotten after
+  a container ran for 2 x `restartBackoffMax`. Readiness probes every `period`; `failureThreshold`
+  failures make the pod not ready, `successThreshold` successes make it ready. Liveness failures
+  (`failureThreshold` in a row) kill the container, which then restarts with back-off.
+- Chaos Mesh pod-failure: the container is swapped for a pause container (restart count + 1): the
+  pod stays, serves nothing and is not recreated; recovery swaps it back (restart count + 1) and the
+  service process starts at once (an image change is not a crash, so no back-off).
+
+Each slot has a fixed port, so a replacement pod can only start once its predecessor's process is
+gone; `process_gone` reports that.
+"""
+
+from __future__ import annotations
+
+import random
+import string
+from dataclasses import dataclass, field
+
+from chaos.errors import ChaosLabError
+from chaos.system import Lifecycle, Probe
+
+_NAME_ALPHABET = "bcdfghjklmnpqrstvwxz2456789"
+"""The alphabet Kubernetes uses for generated name suffixes (no vowels, no look-alikes)."""
+
+READINESS = "readiness"
+LIVENESS = "liveness"
+
+
+class PodNotFoundError(ChaosLabError):
+    """A pod name that the testbed does not have (any more)."""
+
+    hint = "list the pods with `chaoslab testbed status`"
+
+
+@dataclass(frozen=True)
+class Start:
+    """Start the container's process of `pod` on its slot's port."""
+
+    pod: str
+    slot: int
+    port: int
+
+
+@dataclass(frozen=True)
+class Kill:
+    """Stop the container's process of `pod`: SIGTERM, then SIGKILL after `grace` seconds (0 = at once)."""
+
+    pod: str
+    slot: int
+    grace: float = 0.0
+
+
+Action = Start | Kill
+
+
+@dataclass(frozen=True)
+class ProbeCheck:
+    pod: str
+    kind: str
+    port: int
+
+
+@dataclass
+class _ProbeState:
+    successes: int = 0
+    failures: int = 0
+    next_at: float = 0.0
+
+
+@dataclass
+class Backoff:
+    """kubelet's CrashLoopBackOff for one container."""
+
+    base: float
+    maximum: float
+    crashes: int = 0
+    last_crash: float | None = None
+
+    def next_delay(self, now: float, running_since: float | None) -> float:
+        """Delay before restarting a container that exited at `now`."""
+        if running_since is not None and now - running_since >= 2 * self.maximum:
+            self.crashes = 0
+        self.crashes += 1
+        self.last_crash = now
+        if self.crashes == 1:
+            return 0.0
+        return float(min(self.maximum, self.base * 2 ** (self.crashes - 2)))
+
+
+@dataclass
+class Pod:
+    name: str
+    slot: int
+    port: int
+    created_at: float
+    start_at: float | None
+    """When the kubelet will (re)start the container; None while it runs or is held."""
+    state: str = "waiting"
+    """Container state: waiting, running, terminated."""
+    reason: str = "ContainerCreating"
+    restarts: int = 0
+    started_at: float | None = None
+    ever_started: bool = False
+    ready: bool = False
+    failure_injected: bool = False
+    readiness: _ProbeState = field(default_factory=_ProbeState)
+    liveness: _ProbeState = field(default_factory=_ProbeState)
+    backoff: Backoff = field(default_factory=lambda: Backoff(10.0, 300.0))
+
+    @property
+    def phase(self) -> str:
+        return "Running" if self.ever_started else "Pending"
+
+    @property
+    def process_running(self) -> bool:
+        return self.state == "running" and not self.failure_injected
+
+
+@dataclass(frozen=True)
+class PodTemplate:
+    """What every pod of the ReplicaSet shares."""
+
+    name: str
+    namespace: str
+    labels: dict[str, str]
+    container: str
+    ports: tuple[int, ...]
+    lifecycle: Lifecycle
+    readiness: Probe
+    liveness: Probe
+
+    @property
+    def replicas(self) -> int:
+        return len(self.ports)
+
+
+class ReplicaSet:
+    """The desired pods and their containers' lives."""
+
+    def __init__(self, template: PodTemplate, rng: random.Random) -> None:
+        self.template = template
+        self._rng = rng
+        self._hash = "".join(rng.choice(string.hexdigits.lower()[:16]) for _ in range(10))
+        self._pods: dict[int, Pod] = {}
+        self._terminating: dict[int, str] = {}
+        self._used_names: set[str] = set()
+
+    # -- reading -----------------------------------------------------------------------------
+    @property
+    def pods(self) -> list[Pod]:
+        return [self._pods[slot] for slot in sorted(self._pods)]
+
+    def pod(self, name: str) -> Pod:
+        for pod in self._pods.values():
+            if pod.name == name:
+                return pod
+        raise PodNotFoundError(f"pod {name!r} does not exist in namespace {self.template.namespace}")
+
+    def terminating(self) -> dict[int, str]:
+        return dict(self._terminating)
+
+    @property
+    def available(self) -> int:
+        return sum(1 for pod in self._pods.values() if pod.ready)
+
+    # -- the control loop --------------------------------------------------------------------
+    def reconcile(self, now: float) -> list[Action]:
+        """Create missing pods and start the containers whose time has come."""
+        actions: list[Action] = []
+        for slot, port in enumerate(self.template.ports):
+            if slot not in self._pods:
+                self._pods[slot] = self._new_pod(slot, port, now)
+            pod = self._pods[slot]
+            due = pod.start_at is not None and pod.start_at <= now
+            if due and not pod.failure_injected and slot not in self._terminating:
+                actions.append(self._start(pod, now))
+        return actions
+
+    def container_exited(self, name: str, now: float) -> None:
+        """The container's process of `name` ended (crash, kill, or liveness restart)."""
+        pod = self.pod(name)
+        if pod.state != "running":
+            return
+        self._not_ready(pod)
+        if pod.failure_injected:
+            return
+        delay = pod.backoff.next_delay(now, pod.started_at)
+        pod.state, pod.started_at = "waiting", None
+        pod.reason = "CrashLoopBackOff" if delay > 0 else "Error"
+        pod.start_at = now + delay
+
+    def probes_due(self, now: float) -> list[ProbeCheck]:
+        checks: list[ProbeCheck] = []
+        for pod in self.pods:
+            if not pod.process_running:
+                continue
+            for kind, state in ((READINESS, pod.readiness), (LIVENESS, pod.liveness)):
+                if state.next_at <= now:
+                    state.next_at = now + self._probe(kind).period
+                    checks.append(ProbeCheck(pod.name, kind, pod.port))
+        return checks
+
+    def probe_result(self, name: str, kind: str, ok: bool, now: float) -> list[Action]:
+        """Record one probe's outcome; a liveness failure streak kills the container."""
+        try:
+            pod = self.pod(name)
+        except PodNotFoundError:
+            return []
+        if not pod.process_running:
+            return []
+        probe = self._probe(kind)
+        state = pod.readiness if kind == READINESS else pod.liveness
+        if ok:
+            state.successes, state.failures = state.successes + 1, 0
+        else:
+            state.successes, state.failures = 0, state.failures + 1
+        if kind == READINESS:
+            if ok and state.successes >= probe.success_threshold:
+                pod.ready = True
+            elif not ok and state.failures >= probe.failure_threshold:
+                pod.ready = False
+            return []
+        if not ok and state.failures >= probe.failure_threshold:
+            state.failures = 0
+            return [Kill(pod.name, pod.slot)]
+        return []
+
+    # -- what chaos does ---------------------------------------------------------------------
+    def delete_pod(self, name: str, now: float, grace: float = 0.0) -> list[Action]:
+        """pod-kill: the pod goes; the ReplicaSet creates a replacement right away (Pending)."""
+        pod = self.pod(name)
+        del self._pods[pod.slot]
+        actions: list[Action] = []
+        if pod.process_running:
+            self._terminating[pod.slot] = pod.name
+            actions.append(Kill(pod.name, pod.slot, grace))
+        self._pods[pod.slot] = self._new_pod(pod.slot, pod.port, now)
+        return actions
+
+    def process_gone(self, slot: int) -> None:
+        """The process of a deleted pod in `slot` has been reaped; the slot's port is free."""
+        self._terminating.pop(slot, None)
+
+    def kill_container(self, name: str) -> list[Action]:
+        """container-kill: SIGKILL the process; the exit is reported and restarted with back-off."""
+        pod = self.pod(name)
+        return [Kill(pod.name, pod.slot)] if pod.process_running else []
+
+    def inject_failure(self, name: str, now: float) -> list[Action]:
+        """pod-failure: swap the container for a pause container; the pod stays and serves nothing."""
+        pod = self.pod(name)
+        if pod.failure_injected:
+            return []
+        actions: list[Action] = [Kill(pod.name, pod.slot)] if pod.process_running else []
+        pod.failure_injected = True
+        pod.restarts += 1
+        pod.state, pod.reason, pod.start_at = "running", "PodFailureChaos", None
+        pod.started_at = now
+        pod.ever_started = True
+        self._not_ready(pod)
+        return actions
+
+    def recover_failure(self, name: str, now: float) -> list[Action]:
+        """pod-failure recovery: the original image is back and the container starts at once."""
+        pod = self.pod(name)
+        if not pod.failure_injected:
+            return []
+        pod.failure_injected = False
+        pod.restarts += 1
+        pod.state, pod.reason, pod.start_at = "waiting", "ContainerCreating", now
+        return [self._start(pod, now)] if pod.slot not in self._terminating else []
+
+    # -- helpers -----------------------------------------------------------------------------
+    def _start(self, pod: Pod, now: float) -> Start:
+        if pod.ever_started and pod.reason != "ContainerCreating":
+            pod.restarts += 1
+        pod.state, pod.reason, pod.start_at, pod.started_at = "running", "", None, now
+        pod.ever_started = True
+        self._not_ready(pod)
+        pod.readiness.next_at = now
+        pod.liveness.next_at = now + self.template.liveness.period
+        return Start(pod.name, pod.slot, pod.port)
+
+    def _not_ready(self, pod: Pod) -> None:
+        pod.ready = False
+        pod.readiness = _ProbeState(next_at=pod.readiness.next_at)
+        pod.liveness = _ProbeState(next_at=pod.liveness.next_at)
+
+    def _new_pod(self, slot: int, port: int, now: float) -> Pod:
+        life = self.template.lifecycle
+        return Pod(
+            name=self._new_name(),
+            slot=slot,
+            port=port,
+            created_at=now,
+            start_at=now + life.schedule_delay,
+            backoff=Backoff(life.restart_backoff, life.restart_backoff_max),
+        )
+
+    def _new_name(self) -> str:
+        while True:
+            suffix = "".join(self._rng.choice(_NAME_ALPHABET) for _ in range(5))
+            name = f"{self.template.name}-{self._hash}-{suffix}"
+            if name not in self._used_names:
+                self._used_names.add(name)
+                return name
+
+    def _probe(self, kind: str) -> Probe:
+        return self.template.readiness if kind == READINESS else self.template.liveness

@@ -1,0 +1,171 @@
+"""ReplicaSet and kubelet semantics as small scenarios on a made-up timeline."""
+
+from __future__ import annotations
+
+import random
+
+import pytest
+
+from chaos.system import Lifecycle, Probe
+from testbed.replicaset import (
+    LIVENESS,
+    READINESS,
+    Kill,
+    PodNotFoundError,
+    PodTemplate,
+    ReplicaSet,
+    Start,
+)
+
+LIFE = Lifecycle(schedule_delay=1.0, startup_time=4.0, restart_backoff=10.0, restart_backoff_max=40.0)
+READY = Probe(period=2.0, failure_threshold=3, success_threshold=1)
+LIVE = Probe(period=10.0, failure_threshold=3)
+
+
+def replicaset(replicas: int = 3) -> ReplicaSet:
+    template = PodTemplate(
+        name="ml-prediction-service",
+        namespace="ml-services",
+        labels={"app": "ml-prediction-service"},
+        container="ml-prediction-service",
+        ports=tuple(9000 + i for i in range(replicas)),
+        lifecycle=LIFE,
+        readiness=READY,
+        liveness=LIVE,
+    )
+    return ReplicaSet(template, random.Random(7))
+
+
+def running(rs: ReplicaSet) -> ReplicaSet:
+    """Every pod started at t=1 and ready at t=1."""
+    rs.reconcile(0.0)
+    rs.reconcile(1.0)
+    for pod in rs.pods:
+        rs.probe_result(pod.name, READINESS, True, 1.0)
+    return rs
+
+
+def test_pods_are_pending_for_the_schedule_delay_then_start_on_their_ports() -> None:
+    rs = replicaset()
+    assert rs.reconcile(0.0) == []
+    assert [p.phase for p in rs.pods] == ["Pending"] * 3
+    assert rs.reconcile(0.99) == []
+    starts = rs.reconcile(1.0)
+    assert starts == [Start(p.name, p.slot, p.port) for p in rs.pods]
+    assert [p.port for p in rs.pods] == [9000, 9001, 9002]
+    assert all(p.phase == "Running" and not p.ready for p in rs.pods)
+    assert len({p.name for p in rs.pods}) == 3
+    assert all(p.name.startswith("ml-prediction-service-") for p in rs.pods)
+
+
+def test_readiness_needs_failure_threshold_failures_to_drop_a_pod() -> None:
+    rs = running(replicaset(1))
+    name = rs.pods[0].name
+    assert rs.available == 1
+    rs.probe_result(name, READINESS, False, 3.0)
+    rs.probe_result(name, READINESS, False, 5.0)
+    assert rs.pods[0].ready
+    rs.probe_result(name, READINESS, False, 7.0)
+    assert not rs.pods[0].ready
+    rs.probe_result(name, READINESS, True, 9.0)
+    assert rs.pods[0].ready
+
+
+def test_probes_come_due_every_period() -> None:
+    rs = running(replicaset(1))
+    kinds = [c.kind for c in rs.probes_due(1.0)]
+    assert kinds == [READINESS]
+    assert rs.probes_due(2.9) == []
+    assert [c.kind for c in rs.probes_due(3.0)] == [READINESS]
+    assert sorted(c.kind for c in rs.probes_due(11.0)) == [LIVENESS, READINESS]
+
+
+def test_a_deleted_pod_is_replaced_by_a_new_pod_after_the_schedule_delay() -> None:
+    rs = running(replicaset())
+    victim = rs.pods[1]
+    actions = rs.delete_pod(victim.name, now=10.0)
+    assert actions == [Kill(victim.name, 1, 0.0)]
+    replacement = rs.pods[1]
+    assert replacement.name != victim.name and replacement.phase == "Pending"
+    with pytest.raises(PodNotFoundError):
+        rs.pod(victim.name)
+    rs.process_gone(1)
+    assert rs.reconcile(10.5) == []
+    assert rs.reconcile(11.0) == [Start(replacement.name, 1, victim.port)]
+    assert replacement.restarts == 0
+
+
+def test_a_replacement_waits_for_its_predecessor_process_to_be_gone() -> None:
+    rs = running(replicaset(1))
+    old = rs.pods[0]
+    rs.delete_pod(old.name, now=10.0, grace=30.0)
+    assert rs.reconcile(12.0) == []
+    rs.process_gone(0)
+    assert rs.reconcile(12.1) == [Start(rs.pods[0].name, 0, old.port)]
+
+
+def test_crash_loop_back_off_restarts_at_once_then_doubles_up_to_the_maximum() -> None:
+    rs = running(replicaset(1))
+    name = rs.pods[0].name
+    delays = []
+    now = 5.0
+    for _ in range(5):
+        rs.container_exited(name, now)
+        pod = rs.pod(name)
+        assert pod.start_at is not None
+        delays.append(pod.start_at - now)
+        now = pod.start_at
+        assert rs.reconcile(now) == [Start(name, 0, pod.port)]
+        now += 1.0
+    assert delays == [0.0, 10.0, 20.0, 40.0, 40.0]
+    assert rs.pod(name).restarts == 5
+    assert rs.pod(name).reason == ""
+
+
+def test_back_off_is_forgotten_after_a_long_healthy_run() -> None:
+    rs = running(replicaset(1))
+    name = rs.pods[0].name
+    rs.container_exited(name, 2.0)
+    rs.reconcile(2.0)
+    rs.container_exited(name, 3.0)
+    assert rs.pod(name).reason == "CrashLoopBackOff"
+    rs.reconcile(13.0)
+    rs.container_exited(name, 13.0 + 2 * LIFE.restart_backoff_max)
+    assert rs.pod(name).start_at == 13.0 + 2 * LIFE.restart_backoff_max
+
+
+def test_liveness_failures_kill_the_container() -> None:
+    rs = running(replicaset(1))
+    pod = rs.pods[0]
+    assert rs.probe_result(pod.name, LIVENESS, False, 11.0) == []
+    assert rs.probe_result(pod.name, LIVENESS, False, 21.0) == []
+    assert rs.probe_result(pod.name, LIVENESS, False, 31.0) == [Kill(pod.name, 0)]
+
+
+def test_pod_failure_keeps_the_pod_and_restarts_its_container_at_injection_and_recovery() -> None:
+    rs = running(replicaset(2))
+    pod = rs.pods[0]
+    assert rs.inject_failure(pod.name, 5.0) == [Kill(pod.name, 0)]
+    rs.container_exited(pod.name, 5.01)
+    assert rs.pod(pod.name) is pod
+    assert pod.restarts == 1 and not pod.ready and pod.reason == "PodFailureChaos"
+    assert rs.reconcile(100.0) == []
+    assert all(c.pod != pod.name for c in rs.probes_due(100.0))
+    assert rs.recover_failure(pod.name, 100.0) == [Start(pod.name, 0, pod.port)]
+    assert pod.restarts == 2 and pod.process_running
+    assert rs.recover_failure(pod.name, 101.0) == []
+
+
+def test_container_kill_is_a_crash_restarted_by_the_kubelet() -> None:
+    rs = running(replicaset(1))
+    pod = rs.pods[0]
+    assert rs.kill_container(pod.name) == [Kill(pod.name, 0)]
+    rs.container_exited(pod.name, 4.0)
+    assert rs.reconcile(4.0) == [Start(pod.name, 0, pod.port)]
+    assert pod.restarts == 1 and rs.pod(pod.name) is pod
+
+
+def test_unknown_pods_are_named_in_the_error() -> None:
+    rs = running(replicaset(1))
+    with pytest.raises(PodNotFoundError, match="no-such-pod"):
+        rs.delete_pod("no-such-pod", 1.0)
