@@ -1,0 +1,219 @@
+"""The harness inside Locust: its options, the request recorder and the answer counts.
+
+Everything is attached through Locust events (`init_command_line_parser`, `init`, `test_start`,
+`request`, `test_stop`, `report_to_master`, `worker_report`, `quitting`), one `LoadSession` per
+process. Every option is also an environment variable and a config-file key (Locust's parser does
+that for `env_var`). In a distributed run the master passes its `--chaoslab-*` values to the workers.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import random
+import sys
+import time
+from itertools import count
+from pathlib import Path
+from typing import Any
+
+import gevent  # type: ignore[import-untyped]
+from _answers import AnswerTally, Verdict, error_kind_of
+from _plan import SETTINGS, LoadPlan, PlanError, Settings, env_name, resolve_plan
+from _records import FLUSH_INTERVAL, Record, RecordWriter, part_name, write_run_marker
+from locust.env import Environment
+from locust.event import Events
+from locust.runners import LocalRunner, MasterRunner, WorkerRunner
+
+logger = logging.getLogger("chaoslab.load")
+
+VERDICT = "chaoslab_verdict"  # key of the judged answer in a request's context
+REPORT_KEY = "chaoslab_answers"
+ANSWERS_ROUTE = "/chaoslab/answers"
+_HELP = {
+    "spec": "experiment spec (YAML) to take phases and load from; needs the chaoslab package",
+    "phases": "phases as name=duration[@rps],...: e.g. baseline=60s,chaos=2m,recovery=60s",
+    "rps": "requests per second of all users together",
+    "users": "number of users",
+    "arrival": "closed (constant pacing) or poisson (open arrivals)",
+    "timeout": "client timeout per request, e.g. 2s",
+}
+
+
+def add_arguments(parser: Any) -> None:
+    """The `--chaoslab-*` options, each also read from its CHAOSLAB_* environment variable."""
+    for key in SETTINGS:
+        parser.add_argument(f"--chaoslab-{key}", env_var=env_name(key), default="", help=_HELP[key])
+    parser.add_argument(
+        "--chaoslab-record-dir",
+        env_var="CHAOSLAB_RECORD_DIR",
+        default="",
+        help="directory for the per-request record (one part per process); empty: not recorded",
+    )
+    parser.add_argument(
+        "--chaoslab-seed", env_var="CHAOSLAB_SEED", default="", help="seed for entity choice and arrivals"
+    )
+
+
+def verdict_from_event(response: Any, exception: BaseException | None) -> Verdict:
+    """A verdict for a request the prediction user did not judge (another client or user class)."""
+    status = int(getattr(response, "status_code", 0) or 0)
+    if exception is None:
+        return Verdict("ok", status)
+    return Verdict("error", status, error_kind_of(exception) if status == 0 else f"http_{status}")
+
+
+class RequestRecorder:
+    """An `events.request` listener writing one record per request of this process."""
+
+    def __init__(self, writer: RecordWriter, plan: LoadPlan, origin: float) -> None:
+        self.writer = writer
+        self.plan = plan
+        self.origin = origin
+
+    def on_request(
+        self,
+        start_time: float,
+        response_time: float,
+        exception: BaseException | None = None,
+        context: dict[str, Any] | None = None,
+        response: Any = None,
+        **_: Any,
+    ) -> None:
+        verdict = (context or {}).get(VERDICT)
+        if not isinstance(verdict, Verdict):
+            verdict = verdict_from_event(response, exception)
+        self.writer.write(
+            Record(
+                time=start_time,
+                latency=response_time / 1000.0,
+                outcome=verdict.outcome,
+                status=verdict.status,
+                error_kind=verdict.error_kind,
+                degraded=verdict.degraded,
+                fallback=verdict.fallback,
+                feature_source=verdict.feature_source,
+                correct=verdict.correct,
+                phase=self.plan.label_at(start_time - self.origin),
+            )
+        )
+
+
+class LoadSession:
+    """The harness state of one Locust process."""
+
+    def __init__(self) -> None:
+        self.tally = AnswerTally()
+        self.recorder: RequestRecorder | None = None
+        self._request_hook: Any = None
+        self._flusher: Any = None  # a gevent greenlet
+        self._users = count()
+
+    # -- wiring --------------------------------------------------------------------------------
+    def install(self, events: Events) -> LoadSession:
+        hooks: Any = events  # Locust's EventHook methods are untyped
+        hooks.init_command_line_parser.add_listener(add_arguments)
+        hooks.init.add_listener(self.on_init)
+        hooks.test_start.add_listener(self.on_test_start)
+        hooks.test_stop.add_listener(self.on_test_stop)
+        hooks.quitting.add_listener(self.on_quitting)
+        hooks.report_to_master.add_listener(self.on_report_to_master)
+        hooks.worker_report.add_listener(self.on_worker_report)
+        return self
+
+    def plan(self, environment: Environment) -> LoadPlan:
+        return resolve_plan(Settings.from_options(environment.parsed_options))
+
+    def user_rng(self, environment: Environment) -> random.Random:
+        """A random source per user: reproducible when --chaoslab-seed is set."""
+        seed = getattr(environment.parsed_options, "chaoslab_seed", "")
+        n = next(self._users)
+        return random.Random(f"{seed}/{part_name()}/{n}") if seed else random.Random()
+
+    def count(self, verdict: Verdict) -> None:
+        self.tally.add(verdict)
+
+    # -- listeners ------------------------------------------------------------------------------
+    def on_init(self, environment: Environment, **_: Any) -> None:
+        try:
+            plan = self.plan(environment)
+        except PlanError as exc:
+            logger.error("PlanError: %s", exc)
+            sys.exit(1)
+        logger.info(
+            "load plan: %s at %g rps, %d users, %s arrivals",
+            ", ".join(f"{p.name} {p.duration:g}s" for p in plan.phases),
+            plan.rps,
+            plan.users,
+            plan.arrival,
+        )
+        app = environment.web_ui.app if environment.web_ui is not None else None
+        if app is not None:
+            app.add_url_rule(ANSWERS_ROUTE, "chaoslab_answers", lambda: self.tally.as_dict())
+
+    def on_test_start(self, environment: Environment, **_: Any) -> None:
+        self._close_recorder()
+        self.tally.counts.clear()
+        started = time.time()
+        plan = self.plan(environment)
+        directory = self.record_dir(environment)
+        if directory is None:
+            return
+        if not isinstance(environment.runner, WorkerRunner):
+            write_run_marker(directory, started, plan.describe())
+        if isinstance(environment.runner, MasterRunner):
+            return  # the master sends no requests; its workers record them
+        writer = RecordWriter(directory / part_name())
+        self.recorder = RequestRecorder(writer, plan, started)
+        self._request_hook = environment.events.request
+        self._request_hook.add_listener(self.recorder.on_request)
+        self._flusher = gevent.spawn(self._flush_regularly, writer)
+        logger.info("recording requests to %s", writer.path)
+
+    def on_test_stop(self, environment: Environment, **_: Any) -> None:
+        self._close_recorder()
+        if isinstance(environment.runner, LocalRunner):
+            logger.info("chaoslab: %s", self.tally.summary())
+
+    def on_quitting(self, environment: Environment, **_: Any) -> None:
+        self._close_recorder()
+        if isinstance(environment.runner, MasterRunner):  # after the workers' final reports
+            logger.info("chaoslab: %s", self.tally.summary())
+
+    def on_report_to_master(self, client_id: str, data: dict[str, Any], **_: Any) -> None:
+        data[REPORT_KEY] = self.tally.take()
+
+    def on_worker_report(self, client_id: str, data: dict[str, Any], **_: Any) -> None:
+        self.tally.merge(data.get(REPORT_KEY, {}))
+
+    # -- internals ------------------------------------------------------------------------------
+    @staticmethod
+    def record_dir(environment: Environment) -> Path | None:
+        """The record directory: the option (the master's, on workers), else this process's env."""
+        value = getattr(environment.parsed_options, "chaoslab_record_dir", "") or os.environ.get(
+            "CHAOSLAB_RECORD_DIR", ""
+        )
+        return Path(value) if value else None
+
+    @staticmethod
+    def _flush_regularly(writer: RecordWriter) -> None:
+        while not writer.closed:
+            gevent.sleep(FLUSH_INTERVAL)
+            if not writer.closed:
+                writer.flush()
+
+    def _close_recorder(self) -> None:
+        if self._flusher is not None:
+            self._flusher.kill(block=False)
+            self._flusher = None
+        if self.recorder is not None:
+            if self._request_hook is not None:
+                self._request_hook.remove_listener(self.recorder.on_request)
+                self._request_hook = None
+            self.recorder.writer.close()
+            self.recorder = None
+
+
+def install(events: Events) -> LoadSession:
+    """Attach a new session to Locust's events; the locustfile calls this once."""
+    return LoadSession().install(events)
