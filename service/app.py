@@ -1,0 +1,197 @@
+"""The HTTP face of a pod (Starlette): /predict, /healthz, /ready, /metrics, /version, /admin/model.
+
+Readiness does not depend on the feature store. Every replica shares the one store, so a readiness
+check that called it would take all pods out of the load balancer together during a store outage and
+turn a degraded service (cached or default features) into a full outage. /ready reports whether
+this process can answer /predict: models loaded, start-up done, not shutting down.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hmac
+import json
+import logging
+import time
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from typing import Any
+
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from service.capacity import Capacity
+from service.errors import Overloaded
+from service.feature_store import FeatureStore
+from service.metrics import CONTENT_TYPE, ServiceMetrics
+from service.predictor import Predictor, UnknownModelVersion
+from service.schema import (
+    OUTCOME_ERROR,
+    OUTCOME_INVALID,
+    OUTCOME_OVERLOADED,
+    OUTCOME_SUCCESS,
+    OUTCOME_TIMEOUT,
+    InvalidRequest,
+    parse_predict_request,
+)
+
+log = logging.getLogger(__name__)
+
+SERVICE_VERSION = "0.1.0"
+
+
+@dataclass
+class Pod:
+    """One running pod: its name, its parts, and whether it is ready."""
+
+    name: str
+    predictor: Predictor
+    capacity: Capacity
+    store: FeatureStore
+    metrics: ServiceMetrics
+    request_timeout: float
+    admin_token: str | None = None
+    clock: Callable[[], float] = time.perf_counter
+    ready: bool = False
+    details: dict[str, Any] = field(default_factory=dict)
+
+    def set_ready(self, ready: bool) -> None:
+        self.ready = ready
+        self.metrics.ready.set(1 if ready else 0)
+
+
+def create_app(pod: Pod) -> Starlette:
+    """The ASGI app of `pod`; start-up marks it ready, shutdown marks it not ready and closes the store."""
+
+    @asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        pod.set_ready(True)
+        log.info("pod %s ready, serving model %s", pod.name, pod.predictor.version)
+        try:
+            yield
+        finally:
+            pod.set_ready(False)
+            await pod.store.close()
+            log.info("pod %s stopped", pod.name)
+
+    async def predict(request: Request) -> Response:
+        return await _predict(pod, request)
+
+    async def healthz(request: Request) -> Response:
+        return JSONResponse({"status": "ok", "pod": pod.name})
+
+    async def ready(request: Request) -> Response:
+        if pod.ready:
+            return JSONResponse({"status": "ready", "pod": pod.name})
+        return JSONResponse({"status": "not_ready", "pod": pod.name}, status_code=503)
+
+    async def metrics(request: Request) -> Response:
+        pod.metrics.set_breaker_state(pod.predictor.resolver.breaker.state)
+        pod.metrics.cache_entries.set(len(pod.predictor.resolver.cache))
+        pod.metrics.queued.set(pod.capacity.queued)
+        return Response(pod.metrics.exposition(), media_type=CONTENT_TYPE)
+
+    async def version(request: Request) -> Response:
+        artifacts = pod.predictor.artifacts
+        chaos = pod.predictor.chaos
+        return JSONResponse(
+            {
+                "pod": pod.name,
+                "service_version": SERVICE_VERSION,
+                "model_version": pod.predictor.version,
+                "available_versions": list(artifacts.primary_versions),
+                "fallback_version": artifacts.fallback_version,
+                "chaos": {"enabled": chaos.enabled, **{f"{k}_rate": v for k, v in chaos.rates.items()}},
+                **pod.details,
+            }
+        )
+
+    async def admin_model(request: Request) -> Response:
+        return await _admin_model(pod, request)
+
+    routes = [
+        Route("/predict", predict, methods=["POST"]),
+        Route("/healthz", healthz, methods=["GET"]),
+        Route("/ready", ready, methods=["GET"]),
+        Route("/metrics", metrics, methods=["GET"]),
+        Route("/version", version, methods=["GET"]),
+        Route("/admin/model", admin_model, methods=["POST"]),
+    ]
+    return Starlette(routes=routes, lifespan=lifespan)
+
+
+async def _predict(pod: Pod, request: Request) -> Response:
+    start = pod.clock()
+    m = pod.metrics
+    m.in_flight.inc()
+    outcome = OUTCOME_ERROR
+    try:
+        try:
+            body = await request.json()
+        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+            outcome = OUTCOME_INVALID
+            return _error(422, "invalid_request", [{"field": "", "message": f"not valid JSON: {exc}"}])
+        try:
+            parsed = parse_predict_request(body, pod.predictor.artifacts.feature_names)
+        except InvalidRequest as exc:
+            outcome = OUTCOME_INVALID
+            return _error(422, "invalid_request", exc.detail())
+        deadline = asyncio.timeout(pod.request_timeout)
+        try:
+            async with deadline, pod.capacity.slot():
+                answer = await pod.predictor.predict(parsed)
+        except Overloaded:
+            outcome = OUTCOME_OVERLOADED
+            return JSONResponse({"error": "overloaded"}, status_code=503)
+        except TimeoutError:
+            if not deadline.expired():
+                raise
+            outcome = OUTCOME_TIMEOUT
+            return JSONResponse(
+                {"error": "deadline_exceeded", "deadline_seconds": pod.request_timeout}, status_code=504
+            )
+        outcome = OUTCOME_SUCCESS
+        return JSONResponse(answer.to_json(pod.name))
+    except Exception:
+        log.exception("/predict failed")
+        return JSONResponse({"error": "internal"}, status_code=500)
+    finally:
+        m.in_flight.dec()
+        m.requests.labels(outcome).inc()
+        m.request_duration.observe(pod.clock() - start)
+
+
+def _error(status: int, error: str, detail: list[dict[str, Any]]) -> JSONResponse:
+    return JSONResponse({"error": error, "detail": detail}, status_code=status)
+
+
+async def _admin_model(pod: Pod, request: Request) -> Response:
+    """Switch the primary model version (rollout, rollback); needs the pod's bearer token."""
+    if not pod.admin_token:
+        return JSONResponse({"error": "admin endpoint disabled: the pod was started without a token"}, 403)
+    scheme, _, token = request.headers.get("authorization", "").partition(" ")
+    if scheme.lower() != "bearer" or not hmac.compare_digest(
+        token.strip().encode(), pod.admin_token.encode()
+    ):
+        log.warning("refused /admin/model call without a valid bearer token from %s", request.client)
+        return JSONResponse(
+            {"error": "unauthorized"}, status_code=401, headers={"WWW-Authenticate": 'Bearer realm="admin"'}
+        )
+    try:
+        body = await request.json()
+    except (json.JSONDecodeError, UnicodeDecodeError):
+        body = None
+    version = body.get("version") if isinstance(body, dict) else None
+    if not isinstance(version, str) or not version:
+        return _error(422, "invalid_request", [{"field": "version", "message": "must be a non-empty string"}])
+    try:
+        previous = pod.predictor.switch(version)
+    except UnknownModelVersion as exc:
+        return JSONResponse(
+            {"error": "unknown_model_version", "version": version, "available": list(exc.available)}, 404
+        )
+    pod.metrics.model_switches.labels(version).inc()
+    return JSONResponse({"pod": pod.name, "model_version": version, "previous_version": previous})

@@ -1,0 +1,87 @@
+"""A pod's fixed capacity: a concurrency limit, a bounded queue, and a service time that is waited.
+
+`Capacity.slot()` admits a request if fewer than `concurrency + max_queue` are admitted, else raises
+`Overloaded` at once (HTTP 503); an admitted request waits (FIFO) for one of `concurrency` slots.
+`ServiceTime` draws the model's service time from the system profile's distribution; the service
+awaits it instead of burning CPU, so a pod serves at most `concurrency / mean` requests per second on
+any machine, and losing 30 % of pods loses 30 % of capacity (DESIGN.md, "Local testbed").
+"""
+
+from __future__ import annotations
+
+import asyncio
+import math
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+import numpy as np
+
+from chaos.system import Distribution
+from service.errors import Overloaded
+
+
+class Capacity:
+    """Admission control for one pod."""
+
+    def __init__(self, concurrency: int, max_queue: int) -> None:
+        if concurrency < 1:
+            raise ValueError(f"concurrency={concurrency} must be >= 1")
+        if max_queue < 0:
+            raise ValueError(f"max_queue={max_queue} must be >= 0")
+        self.concurrency = concurrency
+        self.max_queue = max_queue
+        self._slots = asyncio.Semaphore(concurrency)
+        self._admitted = 0
+        self._running = 0
+
+    @property
+    def running(self) -> int:
+        """Requests holding a slot."""
+        return self._running
+
+    @property
+    def queued(self) -> int:
+        """Admitted requests waiting for a slot."""
+        return self._admitted - self._running
+
+    @asynccontextmanager
+    async def slot(self) -> AsyncIterator[None]:
+        """Hold one slot for the body; raises Overloaded when the queue is full."""
+        if self._admitted >= self.concurrency + self.max_queue:
+            raise Overloaded(f"queue full: {self.concurrency} running and {self.max_queue} waiting")
+        self._admitted += 1
+        try:
+            async with self._slots:
+                self._running += 1
+                try:
+                    yield
+                finally:
+                    self._running -= 1
+        finally:
+            self._admitted -= 1
+
+
+class ServiceTime:
+    """Draws of a positive duration with the profile's family, mean and coefficient of variation."""
+
+    def __init__(self, distribution: Distribution, rng: np.random.Generator) -> None:
+        self.distribution = distribution
+        self._rng = rng
+        mean, cv = distribution.mean, distribution.cv
+        self._constant = mean <= 0 or cv <= 0 or distribution.kind == "constant"
+        if distribution.kind == "lognormal" and not self._constant:
+            self._sigma = math.sqrt(math.log1p(cv * cv))
+            self._mu = math.log(mean) - 0.5 * self._sigma**2
+        elif distribution.kind == "gamma" and not self._constant:
+            self._shape = 1.0 / (cv * cv)
+            self._scale = mean * cv * cv
+
+    def sample(self) -> float:
+        d = self.distribution
+        if d.kind == "exponential" and d.mean > 0:
+            return float(self._rng.exponential(d.mean))
+        if self._constant:
+            return max(d.mean, 0.0)
+        if d.kind == "lognormal":
+            return float(self._rng.lognormal(self._mu, self._sigma))
+        return float(self._rng.gamma(self._shape, self._scale))

@@ -1,0 +1,181 @@
+"""The service's Prometheus metrics, in one registry per pod (so tests can build many pods).
+
+Names and labels are a contract: the alert rules in k8s/alert-rules.yaml and analysis query them,
+and service/README.md documents them. Every label value the service can emit is created at start-up
+with a zero, so rate() and ratios work before the first event of a kind.
+"""
+
+from __future__ import annotations
+
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    ProcessCollector,
+    generate_latest,
+)
+
+from chaos.model_chaos import FAILURE_TYPES
+from service.breaker import BreakerState
+from service.schema import FALLBACK_REASONS, FEATURE_SOURCES, OUTCOMES
+
+PREFIX = "mlservice"
+# Request latency: dense between 100 ms and 500 ms so histogram_quantile resolves a p95 near the
+# 300 ms SLO to within 25 ms; coarser outside.
+REQUEST_BUCKETS = (
+    0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.125, 0.15, 0.175, 0.2, 0.225, 0.25, 0.275, 0.3,
+    0.325, 0.35, 0.4, 0.45, 0.5, 0.75, 1.0, 1.5, 2.0, 5.0,
+)  # fmt: skip
+# Feature-store calls: base latency is a few ms, the client timeout 100 ms, slow-call threshold 80 ms.
+STORE_BUCKETS = (
+    0.0005, 0.001, 0.002, 0.003, 0.005, 0.0075, 0.01, 0.02, 0.04, 0.06, 0.08, 0.1, 0.15, 0.25, 0.5, 1.0,
+)  # fmt: skip
+STORE_RESULTS = ("ok", "slow", "not_found", "error", "timeout")
+CACHE_RESULTS = ("hit", "miss")
+CLASSES = ("0", "1")
+CONTENT_TYPE = CONTENT_TYPE_LATEST
+
+
+class ServiceMetrics:
+    """All metrics of one pod."""
+
+    def __init__(self, registry: CollectorRegistry | None = None, process: bool = True) -> None:
+        self.registry = registry or CollectorRegistry()
+        r = self.registry
+        if process:
+            ProcessCollector(registry=r)
+        self.requests = Counter(
+            f"{PREFIX}_requests", "POST /predict requests by how they ended.", ["outcome"], registry=r
+        )
+        self.request_duration = Histogram(
+            f"{PREFIX}_request_duration_seconds",
+            "Time from receiving a /predict request to answering it, every outcome included.",
+            buckets=REQUEST_BUCKETS,
+            registry=r,
+        )
+        self.in_flight = Gauge(
+            f"{PREFIX}_requests_in_flight", "/predict requests admitted and not yet answered.", registry=r
+        )
+        self.queued = Gauge(
+            f"{PREFIX}_requests_queued", "Admitted /predict requests waiting for a model slot.", registry=r
+        )
+        self.concurrency_limit = Gauge(
+            f"{PREFIX}_concurrency_limit", "Model slots of this pod (requests served at once).", registry=r
+        )
+        self.queue_limit = Gauge(
+            f"{PREFIX}_queue_limit",
+            "Requests that may wait for a slot before the pod answers 503.",
+            registry=r,
+        )
+        self.store_duration = Histogram(
+            f"{PREFIX}_feature_store_request_duration_seconds",
+            "Feature-store calls by result (ok, slow, not_found, error, timeout).",
+            ["result"],
+            buckets=STORE_BUCKETS,
+            registry=r,
+        )
+        self.breaker_state = Gauge(
+            f"{PREFIX}_circuit_breaker_state",
+            "1 for the feature-store circuit breaker's current state, 0 for the others.",
+            ["state"],
+            registry=r,
+        )
+        self.breaker_transitions = Counter(
+            f"{PREFIX}_circuit_breaker_transitions",
+            "Feature-store circuit breaker state changes.",
+            ["from_state", "to_state"],
+            registry=r,
+        )
+        self.cache_lookups = Counter(
+            f"{PREFIX}_feature_cache_lookups",
+            "Feature-cache lookups made because the store could not answer, by result (hit, miss).",
+            ["result"],
+            registry=r,
+        )
+        self.cache_entries = Gauge(
+            f"{PREFIX}_feature_cache_entries", "Feature vectors in the in-process cache.", registry=r
+        )
+        self.feature_source = Counter(
+            f"{PREFIX}_feature_source",
+            "Answered predictions by where their features came from (store, cache, defaults, request).",
+            ["source"],
+            registry=r,
+        )
+        self.fallbacks = Counter(
+            f"{PREFIX}_fallbacks",
+            "Answered predictions that left the nominal path, by the reason that decided the answer.",
+            ["reason"],
+            registry=r,
+        )
+        self.chaos_injections = Counter(
+            f"{PREFIX}_chaos_injections",
+            "Faults injected into the model by in-app chaos.",
+            ["type"],
+            registry=r,
+        )
+        self.predictions = Counter(
+            f"{PREFIX}_predictions",
+            "Answered predictions by predicted class and the model version that produced them.",
+            ["class", "model_version"],
+            registry=r,
+        )
+        self.model_info = Gauge(
+            f"{PREFIX}_model_info",
+            "1 for the primary model version this pod serves.",
+            ["version"],
+            registry=r,
+        )
+        self.reference_positive_ratio = Gauge(
+            f"{PREFIX}_model_reference_positive_ratio",
+            "Share of class 1 in the training labels: the expected share of class-1 predictions.",
+            registry=r,
+        )
+        self.model_switches = Counter(
+            f"{PREFIX}_model_switches",
+            "Model version switches through the admin endpoint.",
+            ["version"],
+            registry=r,
+        )
+        self.ready = Gauge(f"{PREFIX}_ready", "1 when the pod reports ready on /ready.", registry=r)
+        self._zeros()
+
+    def _zeros(self) -> None:
+        for outcome in OUTCOMES:
+            self.requests.labels(outcome)
+        for result in STORE_RESULTS:
+            self.store_duration.labels(result)
+        for state in BreakerState:
+            self.breaker_state.labels(state.value)
+        for result in CACHE_RESULTS:
+            self.cache_lookups.labels(result)
+        for source in FEATURE_SOURCES:
+            self.feature_source.labels(source)
+        for reason in FALLBACK_REASONS:
+            self.fallbacks.labels(reason)
+        for failure in FAILURE_TYPES:
+            self.chaos_injections.labels(failure)
+        self.set_breaker_state(BreakerState.CLOSED)
+
+    def declare_models(self, versions: tuple[str, ...], active: str) -> None:
+        for version in versions:
+            for cls in CLASSES:
+                self.predictions.labels(cls, version)
+            self.model_switches.labels(version)
+        self.set_model(versions, active)
+
+    def set_model(self, versions: tuple[str, ...], active: str) -> None:
+        for version in versions:
+            self.model_info.labels(version).set(1 if version == active else 0)
+
+    def set_breaker_state(self, state: BreakerState) -> None:
+        for s in BreakerState:
+            self.breaker_state.labels(s.value).set(1 if s is state else 0)
+
+    def breaker_transition(self, old: BreakerState, new: BreakerState) -> None:
+        self.breaker_transitions.labels(old.value, new.value).inc()
+        self.set_breaker_state(new)
+
+    def exposition(self) -> bytes:
+        return generate_latest(self.registry)

@@ -1,0 +1,178 @@
+"""Building a pod from its settings (system profile, artifacts, environment) and serving it with uvicorn."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import uvicorn
+from prometheus_client import disable_created_metrics
+
+from chaos.model_chaos import ChaosConfig, seed_from_env
+from chaos.system import SystemProfile, load_system_profile
+from service.app import Pod, create_app
+from service.artifacts import Artifacts, load_artifacts
+from service.breaker import CircuitBreaker
+from service.cache import TTLCache
+from service.capacity import Capacity, ServiceTime
+from service.errors import ServiceConfigError
+from service.feature_store import FeatureStore, RedisFeatureStore
+from service.features import FeatureResolver
+from service.metrics import ServiceMetrics
+from service.predictor import Predictor, UnknownModelVersion
+
+log = logging.getLogger(__name__)
+
+ENV_ADMIN_TOKEN = "CHAOSLAB_ADMIN_TOKEN"
+SHUTDOWN_GRACE = 1.0  # seconds beyond the request deadline that in-flight requests get on SIGTERM
+
+
+@dataclass(frozen=True)
+class ServeSettings:
+    """What `python -m service serve` was asked to run."""
+
+    host: str
+    port: int
+    pod_name: str
+    profile: SystemProfile
+    redis_url: str
+    artifacts_dir: Path
+    chaos: ChaosConfig
+    chaos_seed: int | None = None
+    admin_token: str | None = None
+    model_version: str | None = None
+
+
+def chaos_config(profile: SystemProfile, env: Mapping[str, str]) -> ChaosConfig:
+    """The profile's modelChaos section, overridden by CHAOS_* environment variables."""
+    mc = profile.model_chaos
+    base = ChaosConfig(
+        enabled=mc.enabled,
+        exception_rate=mc.exception_rate,
+        timeout_rate=mc.timeout_rate,
+        wrong_prediction_rate=mc.wrong_prediction_rate,
+    )
+    return ChaosConfig.from_env(env, base)
+
+
+def serve_settings(
+    *,
+    host: str,
+    port: int,
+    pod_name: str,
+    profile_path: Path,
+    redis_url: str,
+    artifacts_dir: Path,
+    env: Mapping[str, str],
+    model_version: str | None = None,
+) -> ServeSettings:
+    if not 0 < port < 65536:
+        raise ServiceConfigError(f"--port={port} must be in 1..65535")
+    if not pod_name:
+        raise ServiceConfigError("--pod-name must not be empty")
+    profile = load_system_profile(profile_path)
+    return ServeSettings(
+        host=host,
+        port=port,
+        pod_name=pod_name,
+        profile=profile,
+        redis_url=redis_url,
+        artifacts_dir=artifacts_dir,
+        chaos=chaos_config(profile, env),
+        chaos_seed=seed_from_env(env),
+        admin_token=env.get(ENV_ADMIN_TOKEN) or None,
+        model_version=model_version,
+    )
+
+
+def build_pod(
+    name: str,
+    profile: SystemProfile,
+    artifacts: Artifacts,
+    store: FeatureStore,
+    chaos: ChaosConfig,
+    *,
+    seed: int | None = None,
+    admin_token: str | None = None,
+    model_version: str | None = None,
+    clock: Callable[[], float] = time.monotonic,
+    metrics: ServiceMetrics | None = None,
+) -> Pod:
+    """Wire a pod's parts from the profile; `store` and `clock` are seams for tests."""
+    metrics = metrics or ServiceMetrics()
+    breaker = CircuitBreaker(profile.breaker, clock=clock, on_transition=metrics.breaker_transition)
+    cache: TTLCache[str, dict[str, float]] = TTLCache(
+        profile.cache.max_entries, profile.cache.ttl, clock=clock
+    )
+    resolver = FeatureResolver(
+        store, breaker, cache, artifacts.defaults, profile.feature_store.timeout, metrics, clock=clock
+    )
+    seeds = np.random.SeedSequence(seed).spawn(2)
+    service_time = ServiceTime(profile.service.service_time, np.random.default_rng(seeds[0]))
+    chaos_rng = random.Random(int(seeds[1].generate_state(1)[0]))
+    try:
+        predictor = Predictor(
+            artifacts,
+            resolver,
+            chaos,
+            profile.model_chaos.model_deadline,
+            service_time.sample,
+            metrics,
+            chaos_rng,
+            version=model_version,
+        )
+    except UnknownModelVersion as exc:
+        raise ServiceConfigError(f"--model-version: {exc}") from None
+    capacity = Capacity(profile.service.concurrency, profile.service.max_queue)
+    metrics.concurrency_limit.set(capacity.concurrency)
+    metrics.queue_limit.set(capacity.max_queue)
+    return Pod(
+        name=name,
+        predictor=predictor,
+        capacity=capacity,
+        store=store,
+        metrics=metrics,
+        request_timeout=profile.service.request_timeout,
+        admin_token=admin_token,
+        details={"artifacts_dataset": artifacts.dataset},
+    )
+
+
+def run(settings: ServeSettings) -> None:
+    """Serve until SIGTERM or SIGINT, then finish in-flight requests and exit."""
+    disable_created_metrics()  # the *_created series only add noise to every scrape
+    artifacts = load_artifacts(settings.artifacts_dir)
+    store = RedisFeatureStore(settings.redis_url, settings.profile.feature_store.timeout)
+    pod = build_pod(
+        settings.pod_name,
+        settings.profile,
+        artifacts,
+        store,
+        settings.chaos,
+        seed=settings.chaos_seed,
+        admin_token=settings.admin_token,
+        model_version=settings.model_version,
+    )
+    if settings.chaos.enabled:
+        log.warning("in-app model chaos enabled: %s", settings.chaos.rates)
+    if not settings.admin_token:
+        log.info("%s is not set: /admin/model refuses every call", ENV_ADMIN_TOKEN)
+    config = uvicorn.Config(
+        create_app(pod),
+        host=settings.host,
+        port=settings.port,
+        log_config=None,
+        access_log=False,
+        lifespan="on",
+        timeout_graceful_shutdown=int(settings.profile.service.request_timeout + SHUTDOWN_GRACE + 0.999),
+    )
+    server = uvicorn.Server(config)
+    asyncio.run(server.serve())
+    if not server.started:
+        raise ServiceConfigError(f"could not serve on {settings.host}:{settings.port} (see the log above)")
