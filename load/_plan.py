@@ -23,7 +23,10 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from chaos.spec import Experiment
 
 ARRIVALS = ("closed", "poisson")
 ENV_PREFIX = "CHAOSLAB_"
@@ -259,7 +262,7 @@ def resolve_plan(settings: Settings) -> LoadPlan:
 
 
 def plan_from_spec(path: str) -> LoadPlan:
-    """The plan of an experiment spec; needs the chaoslab package (chaos.spec) to read it."""
+    """The plan of an experiment spec file; needs the chaoslab package (chaos.spec) to read it."""
     try:
         from chaos.errors import ChaosLabError
         from chaos.spec import load_experiment
@@ -274,6 +277,11 @@ def plan_from_spec(path: str) -> LoadPlan:
         experiment = load_experiment(Path(path))
     except ChaosLabError as exc:
         raise PlanError(env_name("spec"), path, str(exc)) from exc
+    return plan_of_experiment(experiment)
+
+
+def plan_of_experiment(experiment: Experiment) -> LoadPlan:
+    """The plan of a loaded experiment: its three phases at its load, its system's client timeout."""
     p = experiment.phases
     return LoadPlan(
         phases=(Phase("baseline", p.baseline), Phase("chaos", p.chaos), Phase("recovery", p.recovery)),
