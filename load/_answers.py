@@ -91,13 +91,13 @@ def root_cause(error: BaseException | None) -> BaseException | None:
     return error
 
 
-_FIELD_TYPES: dict[str, tuple[type, ...]] = {
-    "prediction": (int,),
-    "probability": (int, float),
-    "model_version": (str,),
-    "feature_source": (str,),
-    "degraded": (bool,),
-    "fallback": (bool,),
+_FIELD_TYPES: dict[str, tuple[tuple[type, ...], str]] = {
+    "prediction": ((int,), "an integer"),
+    "probability": ((int, float), "a number"),
+    "model_version": ((str,), "a string"),
+    "feature_source": ((str,), "a string"),
+    "degraded": ((bool,), "true or false"),
+    "fallback": ((bool,), "true or false"),
 }
 
 
@@ -111,11 +111,10 @@ def _parse(body: bytes | None, entity_id: str) -> tuple[dict[str, Any] | None, s
         return None, "not a JSON object"
     if answer.get("entity_id") != entity_id:
         return None, "entity_id differs from the request"
-    for name, types in _FIELD_TYPES.items():
+    for name, (types, kind) in _FIELD_TYPES.items():
         value = answer.get(name)
-        is_bool = isinstance(value, bool)
-        if not isinstance(value, types) or (is_bool and bool not in types):
-            return None, f"{name} missing or not {types[0].__name__}"
+        if not isinstance(value, types) or (isinstance(value, bool) and bool not in types):
+            return None, f"{name} missing or not {kind}"
     if answer["feature_source"] not in FEATURE_SOURCES:
         return None, "unknown feature_source"
     if not 0.0 <= float(answer["probability"]) <= 1.0:

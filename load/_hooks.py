@@ -18,16 +18,16 @@ from pathlib import Path
 from typing import Any
 
 import gevent  # type: ignore[import-untyped]
-from _answers import AnswerTally, Verdict, error_kind_of
+from _answers import AnswerTally, Verdict
 from _plan import SETTINGS, LoadPlan, PlanError, Settings, env_name, resolve_plan
-from _records import FLUSH_INTERVAL, Record, RecordWriter, part_name, write_run_marker
+from _recorder import RequestRecorder
+from _records import FLUSH_INTERVAL, RecordWriter, part_name, write_run_marker
 from locust.env import Environment
 from locust.event import Events
 from locust.runners import LocalRunner, MasterRunner, WorkerRunner
 
 logger = logging.getLogger("chaoslab.load")
 
-VERDICT = "chaoslab_verdict"  # key of the judged answer in a request's context
 REPORT_KEY = "chaoslab_answers"
 ANSWERS_ROUTE = "/chaoslab/answers"
 _HELP = {
@@ -53,50 +53,6 @@ def add_arguments(parser: Any) -> None:
     parser.add_argument(
         "--chaoslab-seed", env_var="CHAOSLAB_SEED", default="", help="seed for entity choice and arrivals"
     )
-
-
-def verdict_from_event(response: Any, exception: BaseException | None) -> Verdict:
-    """A verdict for a request the prediction user did not judge (another client or user class)."""
-    status = int(getattr(response, "status_code", 0) or 0)
-    if exception is None:
-        return Verdict("ok", status)
-    return Verdict("error", status, error_kind_of(exception) if status == 0 else f"http_{status}")
-
-
-class RequestRecorder:
-    """An `events.request` listener writing one record per request of this process."""
-
-    def __init__(self, writer: RecordWriter, plan: LoadPlan, origin: float) -> None:
-        self.writer = writer
-        self.plan = plan
-        self.origin = origin
-
-    def on_request(
-        self,
-        start_time: float,
-        response_time: float,
-        exception: BaseException | None = None,
-        context: dict[str, Any] | None = None,
-        response: Any = None,
-        **_: Any,
-    ) -> None:
-        verdict = (context or {}).get(VERDICT)
-        if not isinstance(verdict, Verdict):
-            verdict = verdict_from_event(response, exception)
-        self.writer.write(
-            Record(
-                time=start_time,
-                latency=response_time / 1000.0,
-                outcome=verdict.outcome,
-                status=verdict.status,
-                error_kind=verdict.error_kind,
-                degraded=verdict.degraded,
-                fallback=verdict.fallback,
-                feature_source=verdict.feature_source,
-                correct=verdict.correct,
-                phase=self.plan.label_at(start_time - self.origin),
-            )
-        )
 
 
 class LoadSession:

@@ -14,6 +14,7 @@ import _hooks
 from _answers import judge
 from _dataset import load_entities
 from _pacing import Pacer
+from _recorder import VERDICT
 from locust import FastHttpUser, LoadTestShape, events, task
 from locust.env import Environment
 
@@ -48,7 +49,7 @@ class PredictionUser(FastHttpUser):
             error = getattr(response, "error", None)
             verdict = judge(status, body, error, entity_id, ENTITIES.label(entity_id))
             SESSION.count(verdict)
-            response.request_meta["context"][_hooks.VERDICT] = verdict
+            response.request_meta["context"][VERDICT] = verdict
             if verdict.failed:
                 response.failure(verdict.failure_message)
             else:
