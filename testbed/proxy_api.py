@@ -10,13 +10,15 @@ GET    /healthz         liveness
 
 from __future__ import annotations
 
+import asyncio
+import signal
 from typing import Any
 
 from fastapi import FastAPI, HTTPException, Request, Response
 
 from testbed.faultproxy import FaultProxy
 from testbed.faults import FaultError, NetworkFault
-from testbed.http import metrics_response
+from testbed.http import ControlServer, metrics_response
 
 
 def proxy_control_app(proxy: FaultProxy) -> FastAPI:
@@ -30,11 +32,11 @@ def proxy_control_app(proxy: FaultProxy) -> FastAPI:
         }
 
     @app.get("/healthz")
-    def healthz() -> dict[str, str]:
+    async def healthz() -> dict[str, str]:
         return {"status": "ok"}
 
     @app.get("/faults")
-    def faults() -> dict[str, Any]:
+    async def faults() -> dict[str, Any]:
         return listing()
 
     @app.put("/faults/{name}")
@@ -50,18 +52,37 @@ def proxy_control_app(proxy: FaultProxy) -> FastAPI:
         return listing()
 
     @app.delete("/faults/{name}")
-    def delete_fault(name: str) -> dict[str, Any]:
+    async def delete_fault(name: str) -> dict[str, Any]:
         if not proxy.clear_fault(name):
             raise HTTPException(404, f"fault {name!r} is not active")
         return listing()
 
     @app.delete("/faults")
-    def delete_all() -> dict[str, Any]:
+    async def delete_all() -> dict[str, Any]:
         proxy.clear_all()
         return listing()
 
     @app.get("/metrics")
-    def metrics() -> Response:
+    async def metrics() -> Response:
         return metrics_response(proxy.metrics.registry)
 
     return app
+
+
+async def serve_proxy(
+    listen: tuple[str, int], upstream: tuple[str, int], control: tuple[str, int], seed: int | None
+) -> None:
+    """Run the proxy and its control API until SIGTERM or SIGINT."""
+    loop = asyncio.get_running_loop()
+    stop = asyncio.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    proxy = FaultProxy(*listen, *upstream, seed=seed)
+    await proxy.start()
+    api = ControlServer(proxy_control_app(proxy), *control)
+    try:
+        await api.start()
+        await stop.wait()
+    finally:
+        await api.stop()
+        await proxy.stop()
