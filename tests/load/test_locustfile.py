@@ -1,0 +1,60 @@
+"""`locust -f load/` as Locust sees it: one user class, one shape, helpers not taken as locustfiles.
+
+Locust is imported in a child process only: importing it patches the standard library (gevent).
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+LOAD_DIR = Path(__file__).resolve().parents[2] / "load"
+
+PROBE = """
+import json, sys, time
+from argparse import Namespace
+from locust.argument_parser import parse_locustfile_paths
+from locust.env import Environment
+from locust.main import merge_locustfiles_content
+
+paths = parse_locustfile_paths([sys.argv[1]])
+users, shapes, _, shape = merge_locustfiles_content(paths)
+options = Namespace(chaoslab_phases="baseline=2s,chaos=3s@40,recovery=1s", chaoslab_rps="20",
+                    chaoslab_users="4", chaoslab_arrival="", chaoslab_timeout="", chaoslab_spec="")
+env = Environment(user_classes=list(users.values()), shape_class=shape, parsed_options=options)
+env.create_local_runner()
+ticks = []
+for t in (0.0, 1.99, 2.0, 4.99, 5.0, 5.99, 6.0):
+    shape.start_time = time.perf_counter() - t
+    ticks.append(shape.tick())
+print(json.dumps({"files": sorted(p.rsplit("/", 1)[-1] for p in paths), "users": sorted(users),
+                  "shapes": sorted(shapes), "ticks": ticks}))
+"""
+
+
+def probe() -> dict[str, object]:
+    done = subprocess.run(
+        [sys.executable, "-c", PROBE, str(LOAD_DIR)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+        cwd=Path(__file__).parent,
+    )
+    assert done.returncode == 0, done.stderr
+    result: dict[str, object] = json.loads(done.stdout.strip().splitlines()[-1])
+    return result
+
+
+def test_locust_finds_one_user_class_and_one_shape_and_the_shape_follows_the_phases() -> None:
+    found = probe()
+    helpers = sorted(p.name for p in LOAD_DIR.glob("_*.py"))
+    assert helpers, "helpers start with an underscore"
+    assert found["files"] == sorted(p.name for p in LOAD_DIR.glob("[!_]*.py"))
+    assert not set(helpers) & set(found["files"])  # type: ignore[arg-type]
+    assert found["users"] == ["PredictionUser"]
+    assert found["shapes"] == ["PhasedShape"]
+    # (users, spawn rate) per tick; the chaos phase's 40 rps at the 0.2 s period needs 8 users
+    assert found["ticks"] == [[4, 20.0], [4, 20.0], [8, 20.0], [8, 20.0], [4, 20.0], [4, 20.0], None]
