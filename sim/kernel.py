@@ -1,0 +1,340 @@
+"""The request kernel: every request of a replication, in time order, through a played timeline.
+
+The cluster's timeline (`sim.timeline`) does not depend on requests, so it is played first; this
+kernel then takes attempts in the order they are sent and applies the timeline's changes (pod down
+or up, load-balancer rotation) as it passes them. Per pod it keeps a heap of slot-free times (FCFS:
+an attempt takes the earliest free slot), a deque of the times queued attempts leave the queue, and
+a circuit breaker fed with call outcomes in completion order (`DeferredBreaker`). Random values are
+drawn in numpy blocks and read from lists. Everything is local variables in one loop: this is the
+hot path, written for speed rather than elegance.
+
+One attempt:
+1. the load balancer picks the next pod of its rotation (round-robin); none: "unavailable";
+2. a pod that does not serve refuses at once ("refused");
+3. if every slot is busy the attempt queues; more than `maxQueue` waiting: "overload" at once;
+4. the server's deadline `requestTimeout` (from arrival at the pod, queueing included) cuts it
+   ("timeout"); a pod going down while it waits or works ends it ("reset");
+5. work = feature-store call (skipped when the breaker is open or a half-open trial is in flight;
+   the call gives up at the per-call timeout; failed or slow calls count against the breaker) +
+   model time. Without live features the cache has them with probability `hitRate`, else default
+   features go to the fallback model. Model chaos (primary model only): an exception or a hang (cut
+   at `modelDeadline`, after the service time) hands over to the fallback model; a wrong prediction
+   is still a success; a call slower than `slowCallDuration` (>=) counts as failed for the breaker;
+6. the client gives up after its own timeout ("timeout") and retries errors up to `retries` times
+   at once; closed-loop users then wait for their pacing period (Locust `constant_pacing`).
+
+As in service/predictor.py, the service time is spent on every admitted request (whichever model
+answers); the fallback model's own work is negligible.
+"""
+
+from __future__ import annotations
+
+import heapq
+import math
+from bisect import bisect_right
+from collections import deque
+from functools import partial
+
+import numpy as np
+
+from chaos.system import SystemProfile
+from sim.breaker import CALL, OPEN, REJECT, TRIAL, CircuitBreaker, DeferredBreaker
+from sim.outcomes import (
+    CACHE,
+    DEFAULT,
+    FALLBACK_ERROR,
+    FALLBACK_FEATURES,
+    FALLBACK_TIMEOUT,
+    FEATURES_SHIFT,
+    MODEL_SHIFT,
+    OVERLOAD,
+    REFUSED,
+    RESET,
+    STATUS_MASK,
+    TIMEOUT,
+    UNAVAILABLE,
+    WRONG,
+)
+from sim.scenario import Scenario
+from sim.store import LOST, StoreFaults
+from sim.timeline import LB_IN, POD_DOWN, POD_UP, Event, Timeline
+from sim.trace import Trace
+from sim.variates import BLOCK, sampler, uniforms
+
+INF = math.inf
+COMPACT = 1 << 14  # drop consumed pending entries this often
+
+
+def _insert(due: list[float], who: list[int], head: int, when: float, uid: int) -> None:
+    """Put sender `uid` at `when` into the sorted pending lists (after equal times)."""
+    at = bisect_right(due, when, head)
+    due.insert(at, when)
+    who.insert(at, uid)
+
+
+def _breaker_log(events: list[Event], pod: int, now: float, state: str) -> None:
+    events.append(Event(now, f"breaker-{state}", pod))
+
+
+def run_requests(
+    profile: SystemProfile, scenario: Scenario, timeline: Timeline, rng: np.random.Generator
+) -> Trace:
+    """Every attempt the load sends over the scenario's horizon, through `timeline`."""
+    svc, load = profile.service, scenario.load or profile.load
+    n, c, max_queue = svc.replicas, svc.concurrency, svc.max_queue
+    rto, client_timeout, retries = svc.request_timeout, profile.client.timeout, profile.client.retries
+    store_timeout, slow_call = profile.feature_store.timeout, profile.breaker.slow_call
+    hit_rate = profile.cache.hit_rate
+    mc = profile.model_chaos
+    chaos_on = mc.enabled if scenario.model_chaos is None else scenario.model_chaos
+    p_exception = mc.exception_rate
+    p_timeout = p_exception + mc.timeout_rate
+    p_chaos = p_timeout + mc.wrong_prediction_rate
+    deadline = mc.model_deadline
+    horizon = scenario.horizon
+    code_cache = CACHE << FEATURES_SHIFT
+    code_default = DEFAULT << FEATURES_SHIFT | FALLBACK_FEATURES << MODEL_SHIFT
+    code_wrong = WRONG << MODEL_SHIFT
+    code_error = FALLBACK_ERROR << MODEL_SHIFT
+    code_hang = FALLBACK_TIMEOUT << MODEL_SHIFT
+
+    # random streams, drawn in blocks
+    draw_service, draw_store = sampler(svc.service_time, rng), sampler(profile.feature_store.latency, rng)
+    draw_uniform = uniforms(rng)
+    service_v, store_v, uniform_v = draw_service(BLOCK), draw_store(BLOCK), draw_uniform(BLOCK)
+    si = fi = ui = 0
+    store = StoreFaults(scenario.store_faults, horizon, rng)
+    store_on, store_lo, store_hi = bool(store), store.start, store.end
+
+    # the timeline's changes, and when each pod next goes down
+    changes = timeline.changes()
+    changes.append((INF, -1, -1))
+    ci = 0
+    next_change = changes[0][0]
+    downs = timeline.down_times()
+    down_index = [0] * n
+    next_down = [d[0] if d else INF for d in downs]
+    serving = [True] * n
+    in_rotation = [True] * n
+    rotation = list(range(n))
+    n_rotation, rr = n, 0
+
+    # pods
+    slots = [[0.0] * c for _ in range(n)]
+    queues: list[deque[float]] = [deque() for _ in range(n)]
+    breaker_events: list[Event] = []
+
+    def new_breaker(pod: int) -> DeferredBreaker:
+        return DeferredBreaker(CircuitBreaker(profile.breaker, partial(_breaker_log, breaker_events, pod)))
+
+    breakers = [new_breaker(p) for p in range(n)]
+    quiet = [True] * n  # breaker closed, nothing counted or pending: successes need no bookkeeping
+    open_until = [0.0] * n  # breaker open until then: no need to ask it
+
+    # who sends next: the load generator's users, each waiting for its answer before the next
+    # request. closed: constant pacing (Locust `constant_pacing`); poisson: each user follows its own
+    # Poisson schedule and starts overdue requests as soon as the previous one ends (load/_pacing.py).
+    # Users start evenly spread over one period. Closed users sit in a time-sorted pair of lists read
+    # from `head` (almost every new entry is the latest so far and is appended; ties: first in, first
+    # out); Poisson users in a heap.
+    users = load.users
+    period = users / load.rps
+    closed = load.arrival == "closed"
+    schedule = [u * period / users for u in range(users)]  # iteration start (closed), schedule (poisson)
+    tries = [0] * users
+    due, who, head = list(schedule), list(range(users)), 0
+    heap = [(when, u) for u, when in enumerate(schedule)]
+    gaps: list[float] = rng.exponential(period, BLOCK).tolist() if not closed else []
+    gi = 0
+
+    send: list[float] = []
+    begin: list[float] = []
+    finish: list[float] = []
+    codes: list[int] = []
+    record_send, record_begin, record_end, record_code = (
+        send.append,
+        begin.append,
+        finish.append,
+        codes.append,
+    )
+    heapreplace = heapq.heapreplace
+
+    while True:
+        if closed:
+            t = due[head]
+            if t >= horizon:
+                break
+            uid = who[head]
+            head += 1
+            if head == COMPACT:  # keep the entry just taken: `due[-1]` must exist
+                del due[: head - 1], who[: head - 1]
+                head = 1
+        else:
+            t, uid = heap[0]
+            if t >= horizon:
+                break
+        while t >= next_change:
+            _, kind, p = changes[ci]
+            if kind == POD_DOWN:
+                serving[p] = False
+                breakers[p].settle(next_change)
+                breakers[p] = new_breaker(p)
+                quiet[p] = True
+                open_until[p] = 0.0
+                slots[p] = [0.0] * c
+                queues[p].clear()
+                k = down_index[p] = down_index[p] + 1
+                next_down[p] = downs[p][k] if k < len(downs[p]) else INF
+            elif kind == POD_UP:
+                serving[p] = True
+            else:
+                in_rotation[p] = kind == LB_IN
+                rotation = [i for i in range(n) if in_rotation[i]]
+                n_rotation = len(rotation)
+                rr = rr % n_rotation if n_rotation else 0
+            ci += 1
+            next_change = changes[ci][0]
+
+        if not n_rotation:
+            start = end = t
+            code = UNAVAILABLE
+        else:
+            p = rotation[rr]
+            rr += 1
+            if rr == n_rotation:
+                rr = 0
+            if not serving[p]:
+                start = end = t
+                code = REFUSED
+            else:
+                slot = slots[p]
+                start = slot[0]
+                cut = t + rto
+                admitted = True
+                if start <= t:
+                    start = t
+                else:
+                    queue = queues[p]
+                    while queue and queue[0] <= t:
+                        queue.popleft()
+                    if len(queue) >= max_queue:
+                        admitted = False
+                    else:
+                        queue.append(start if start < cut else cut)
+                nd = next_down[p]
+                if not admitted:
+                    start = end = t
+                    code = OVERLOAD
+                elif start >= cut or start >= nd:  # never gets a slot
+                    if nd < cut:
+                        start = end = nd
+                        code = RESET
+                    else:
+                        start = end = cut
+                        code = TIMEOUT
+                else:
+                    # the feature-store call, as the breaker allows
+                    if quiet[p]:
+                        permit = CALL
+                    elif start < open_until[p]:
+                        permit = REJECT
+                    else:
+                        breaker = breakers[p]
+                        permit = breaker.allow(start)
+                        if breaker.breaker.state == OPEN:
+                            open_until[p] = breaker.breaker.open_until
+                    if permit:
+                        d = store_v[fi]
+                        fi += 1
+                        if fi == BLOCK:
+                            store_v, fi = draw_store(BLOCK), 0
+                        if store_on and store_lo <= start < store_hi:
+                            d = store.call_time(start, d)
+                            if d == LOST:
+                                d = store_timeout
+                        if d >= store_timeout:
+                            d = store_timeout
+                            live = False
+                            failed = True
+                        else:
+                            live = True
+                            failed = d >= slow_call
+                        if failed or not quiet[p]:
+                            breaker = breakers[p]
+                            breaker.add(start + d, failed, permit == TRIAL)
+                            quiet[p] = breaker.quiet
+                    else:
+                        d = 0.0
+                        live = False
+                    # the model
+                    if live:
+                        code = 0
+                    else:
+                        u = uniform_v[ui]
+                        ui += 1
+                        if ui == BLOCK:
+                            uniform_v, ui = draw_uniform(BLOCK), 0
+                        code = code_cache if u < hit_rate else code_default
+                    w = service_v[si]
+                    si += 1
+                    if si == BLOCK:
+                        service_v, si = draw_service(BLOCK), 0
+                    if chaos_on and code != code_default:
+                        u = uniform_v[ui]
+                        ui += 1
+                        if ui == BLOCK:
+                            uniform_v, ui = draw_uniform(BLOCK), 0
+                        if u < p_chaos:
+                            if u < p_exception:
+                                code |= code_error
+                            elif u < p_timeout:
+                                w += deadline
+                                code |= code_hang
+                            else:
+                                code |= code_wrong
+                    end = start + d + w
+                    if end > cut:
+                        end = cut
+                        code = TIMEOUT
+                    heapreplace(slot, end)
+                    if end > nd:
+                        end = nd
+                        code = RESET
+        if end - t > client_timeout:
+            end = t + client_timeout
+            code = TIMEOUT
+        record_send(t)
+        record_begin(start)
+        record_end(end)
+        record_code(code)
+
+        # the user's next attempt: a retry at once, else its next iteration
+        if retries and code & STATUS_MASK and tries[uid] < retries:
+            tries[uid] += 1
+            nt = end
+        else:
+            if retries:
+                tries[uid] = 0
+            if closed:
+                nt = schedule[uid] + period
+                if nt < end:
+                    nt = end
+                schedule[uid] = nt
+            else:
+                nt = schedule[uid] = schedule[uid] + gaps[gi]
+                gi += 1
+                if gi == BLOCK:
+                    gaps, gi = rng.exponential(period, BLOCK).tolist(), 0
+                if nt < end:
+                    nt = end
+        if not closed:
+            heapreplace(heap, (nt, uid))
+        elif nt >= due[-1]:
+            due.append(nt)
+            who.append(uid)
+        else:
+            _insert(due, who, head, nt, uid)
+
+    for breaker in breakers:
+        breaker.settle(horizon)
+    return Trace.from_lists(send, begin, finish, codes, timeline, breaker_events)

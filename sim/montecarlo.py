@@ -1,0 +1,223 @@
+"""Monte Carlo: R independent replications, in parallel processes, summarised with intervals.
+
+Replication i draws from the i-th child of `numpy.random.SeedSequence(seed).spawn(R)`, so the
+numbers depend on the seed only, never on how many processes ran them. Every metric gets a point
+estimate (the mean over replications; for latency quantiles the median of the per-replication
+quantiles) and a 90 % prediction interval: the 5th to 95th percentile of the per-replication values
+(numpy's linear interpolation). Undefined per-replication values (the breaker never tripped, no
+successful request) are left out; `Estimate.count` says how many replications had a value.
+The JSON form (`Prediction.to_dict`) is documented in sim/README.md.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import os
+from collections.abc import Callable
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from chaos.errors import SimulationError
+from chaos.spec import compare
+from chaos.system import SystemProfile
+from sim.replication import run_replication
+from sim.result import (
+    PHASE_METRICS,
+    RUN_METRICS,
+    SERIES,
+    Replication,
+)
+from sim.scenario import Phase, Scenario
+
+log = logging.getLogger(__name__)
+
+SCHEMA_VERSION = 1
+INTERVAL = (5.0, 95.0)  # percentiles of the per-replication values: a 90 % prediction interval
+MEDIAN_METRICS = frozenset(m for m in PHASE_METRICS if m.startswith("latency_"))
+
+Progress = Callable[[int, int], None]
+
+
+@dataclass(frozen=True)
+class Estimate:
+    """A point estimate and a 90 % prediction interval; None when no replication had a value."""
+
+    point: float | None
+    low: float | None
+    high: float | None
+    count: int
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"point": self.point, "low": self.low, "high": self.high, "count": self.count}
+
+
+@dataclass(frozen=True)
+class Band:
+    """A per-second series: the mean over replications and the 5th-95th percentile band."""
+
+    time: np.ndarray
+    mean: np.ndarray
+    low: np.ndarray
+    high: np.ndarray
+
+
+def estimate(values: np.ndarray, median: bool = False) -> Estimate:
+    """The estimate of per-replication `values` (NaN = undefined in that replication)."""
+    defined = values[np.isfinite(values)]
+    if not len(defined):
+        return Estimate(None, None, None, 0)
+    point = float(np.median(defined) if median else np.mean(defined))
+    low, high = (float(x) for x in np.percentile(defined, INTERVAL))
+    return Estimate(point, low, high, len(defined))
+
+
+def _json_number(x: float) -> float | None:
+    return float(x) if math.isfinite(x) else None
+
+
+@dataclass(frozen=True)
+class Prediction:
+    """What R replications of one scenario predict."""
+
+    phases: tuple[Phase, ...]
+    horizon: float
+    seed: int
+    replications: tuple[Replication, ...]
+
+    def _check(self, metric: str, phase: str | None) -> None:
+        if metric not in PHASE_METRICS and metric not in RUN_METRICS:
+            known = ", ".join((*PHASE_METRICS, *RUN_METRICS))
+            raise SimulationError(f"metric={metric!r} is not one of {known}")
+        if metric in PHASE_METRICS and phase not in [p.name for p in self.phases]:
+            names = [p.name for p in self.phases]
+            raise SimulationError(f"phase={phase!r} must be one of {names} for metric {metric}")
+        if metric in RUN_METRICS and phase is not None:
+            raise SimulationError(f"phase={phase!r} must be None: {metric} is about the whole run")
+
+    def values(self, metric: str, phase: str | None = None) -> np.ndarray:
+        """The metric in each replication (NaN where undefined)."""
+        self._check(metric, phase)
+        return np.array([r.metric(metric, phase) for r in self.replications], dtype=float)
+
+    def metric(self, name: str, phase: str | None = None) -> Estimate:
+        """Point estimate and 90 % interval of `name` in `phase` (None for whole-run metrics)."""
+        return estimate(self.values(name, phase), median=name in MEDIAN_METRICS)
+
+    def probability(self, metric: str, phase: str | None, op: str, threshold: float) -> float:
+        """Share of replications in which `metric op threshold` held (undefined values do not hold)."""
+        values = self.values(metric, phase)
+        held = sum(1 for v in values if math.isfinite(v) and compare(float(v), op, threshold))
+        return held / len(values)
+
+    def error_shares(self, phase: str) -> dict[str, Estimate]:
+        """Share of the phase's requests that failed, per error kind."""
+        return self._shares(phase, lambda r: r.phase(phase).errors)
+
+    def fallback_shares(self, phase: str) -> dict[str, Estimate]:
+        """Share of the phase's requests answered by the fallback model, per reason."""
+        return self._shares(phase, lambda r: r.phase(phase).fallback_reasons)
+
+    def _shares(self, phase: str, counts: Callable[[Replication], dict[str, int]]) -> dict[str, Estimate]:
+        self._check("requests", phase)
+        out: dict[str, Estimate] = {}
+        totals = np.array([r.phase(phase)["requests"] for r in self.replications])
+        keys = list(counts(self.replications[0])) if self.replications else []
+        for key in keys:
+            parts = np.array([counts(r)[key] for r in self.replications], dtype=float)
+            with np.errstate(invalid="ignore", divide="ignore"):
+                out[key] = estimate(parts / totals)
+        return out
+
+    def series(self, name: str) -> Band:
+        if name not in SERIES:
+            raise SimulationError(f"series={name!r} is not one of {', '.join(SERIES)}")
+        stack = np.vstack([r.seconds[name] for r in self.replications])
+        size = stack.shape[1]
+        mean, low, high = np.full(size, math.nan), np.full(size, math.nan), np.full(size, math.nan)
+        defined = np.isfinite(stack).any(axis=0)
+        if defined.any():
+            part = stack[:, defined]
+            with np.errstate(invalid="ignore"):
+                mean[defined] = np.nanmean(part, axis=0)
+                low[defined], high[defined] = np.nanpercentile(part, INTERVAL, axis=0)
+        return Band(np.arange(size, dtype=float), mean, low, high)
+
+    def to_dict(self) -> dict[str, Any]:
+        """The prediction as JSON-ready data (schema: sim/README.md, "Prediction JSON")."""
+        names = [p.name for p in self.phases]
+        metrics: dict[str, Any] = {}
+        for metric in PHASE_METRICS:
+            metrics[metric] = {phase: self.metric(metric, phase).to_dict() for phase in names}
+        for metric in RUN_METRICS:
+            metrics[metric] = self.metric(metric).to_dict()
+        series: dict[str, Any] = {"time": [float(t) for t in np.arange(math.ceil(self.horizon))]}
+        for name in SERIES:
+            band = self.series(name)
+            series[name] = {
+                "mean": [_json_number(x) for x in band.mean],
+                "low": [_json_number(x) for x in band.low],
+                "high": [_json_number(x) for x in band.high],
+            }
+        return {
+            "schemaVersion": SCHEMA_VERSION,
+            "replications": len(self.replications),
+            "seed": self.seed,
+            "interval": {"low": INTERVAL[0], "high": INTERVAL[1]},
+            "horizon": self.horizon,
+            "phases": [{"name": p.name, "start": p.start, "end": p.end} for p in self.phases],
+            "metrics": metrics,
+            "errors": {
+                phase: {k: e.to_dict() for k, e in self.error_shares(phase).items()} for phase in names
+            },
+            "fallbackReasons": {
+                phase: {k: e.to_dict() for k, e in self.fallback_shares(phase).items()} for phase in names
+            },
+            "series": series,
+        }
+
+
+def _workers(jobs: int | None, replications: int) -> int:
+    if jobs is None:
+        jobs = os.cpu_count() or 1
+    if jobs < 1:
+        raise SimulationError(f"jobs={jobs} must be >= 1")
+    return min(jobs, replications)
+
+
+def predict(
+    profile: SystemProfile,
+    scenario: Scenario,
+    replications: int = 20,
+    seed: int = 0,
+    jobs: int | None = None,
+    progress: Progress | None = None,
+) -> Prediction:
+    """Run `replications` independent replications (in `jobs` processes; None: one per CPU, 1:
+    inline) and summarise them. `progress(done, total)` is called as replications finish."""
+    if replications < 1:
+        raise SimulationError(f"replications={replications} must be >= 1")
+    seeds = np.random.SeedSequence(seed).spawn(replications)
+    workers = _workers(jobs, replications)
+    results: list[Replication | None] = [None] * replications
+    if workers == 1:
+        for i, child in enumerate(seeds):
+            results[i] = run_replication(profile, scenario, child)
+            if progress is not None:
+                progress(i + 1, replications)
+    else:
+        with ProcessPoolExecutor(max_workers=workers) as pool:
+            futures = {
+                pool.submit(run_replication, profile, scenario, child): i for i, child in enumerate(seeds)
+            }
+            for done, future in enumerate(as_completed(futures), start=1):
+                results[futures[future]] = future.result()
+                if progress is not None:
+                    progress(done, replications)
+    log.debug(
+        "predicted %d replications of %.0f s with %d worker(s)", replications, scenario.horizon, workers
+    )
+    return Prediction(scenario.phases, scenario.horizon, seed, tuple(r for r in results if r is not None))

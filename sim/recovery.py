@@ -1,0 +1,59 @@
+"""Time to recover: how long after the last fault ends the service is back to its steady state.
+
+Definition (seconds, resolution one second):
+- the baseline level L is the availability of every request sent in the whole seconds before the
+  first fault starts (1.0 when there are none);
+- a second is healthy when nothing was sent in it or its availability is at least
+  L - `TOLERANCE` (one percentage point, so that one unlucky request does not count as an outage);
+- availability is back at the start of the longest run of healthy seconds that reaches the last
+  whole second of the run (and starts no earlier than the second the last fault ends in);
+- ready pods are back from the last moment the load balancer's rotation changed, if it then held
+  every replica (else never);
+- the service has recovered at the later of the two; recovery_time is that moment minus the end of
+  the last fault (never negative). None when either condition is never met before the run ends, or
+  when the scenario has no fault that ends before the run does.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+TOLERANCE = 0.01
+
+
+def baseline_level(requests: np.ndarray, successes: np.ndarray, fault_start: float) -> float:
+    """Availability over the whole seconds before the first fault (1.0 without such requests)."""
+    before = math.floor(fault_start)
+    sent = int(requests[:before].sum())
+    return float(successes[:before].sum()) / sent if sent else 1.0
+
+
+def recovery_time(
+    requests: np.ndarray,
+    successes: np.ndarray,
+    ready_times: np.ndarray,
+    ready_counts: np.ndarray,
+    replicas: int,
+    fault_start: float,
+    fault_end: float,
+    horizon: float,
+) -> float | None:
+    """Seconds from `fault_end` until the service is back to steady state (see module doc)."""
+    whole = math.floor(horizon)
+    if fault_end >= horizon or whole == 0:
+        return None
+    if int(ready_counts[-1]) != replicas:
+        return None
+    ready_at = max(float(ready_times[-1]), fault_end)
+    level = baseline_level(requests, successes, fault_start) - TOLERANCE
+    first = math.floor(fault_end)
+    sent, ok = requests[first:whole], successes[first:whole]
+    with np.errstate(invalid="ignore", divide="ignore"):
+        healthy = (sent == 0) | (ok >= level * sent)
+    sick = np.flatnonzero(~healthy)
+    back = first + (int(sick[-1]) + 1 if len(sick) else 0)
+    if back >= whole:
+        return None
+    return max(0.0, max(ready_at, float(back)) - fault_end)

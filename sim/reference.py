@@ -1,0 +1,209 @@
+"""The naive reference model: one SimPy process per user and per request, same semantics as the kernel.
+
+This is the textbook way to write the simulator and the yardstick for the kernel: the benchmark
+compares their speed and a test checks that both predict the same numbers. Pods are
+`simpy.Resource`s, deadlines are `AnyOf` races, a pod going down interrupts its requests, the breaker
+is `sim.breaker.CircuitBreaker` fed as outcomes happen. The cluster timeline is the same `Cluster`,
+running in the same environment.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Generator, Sequence
+from typing import Any, cast
+
+import numpy as np
+import simpy
+
+from chaos.system import SystemProfile
+from sim import outcomes as oc
+from sim.breaker import REJECT, TRIAL, CircuitBreaker
+from sim.scenario import Scenario
+from sim.store import LOST, StoreFaults
+from sim.timeline import Cluster, Event, Timeline, probe_offsets
+from sim.trace import Trace
+from sim.variates import Stream, sampler, uniforms
+
+
+class _Pod:
+    """One pod process: its slots (FCFS queue included), its breaker, the requests it holds."""
+
+    def __init__(self, model: ReferenceModel, index: int) -> None:
+        self.slots = simpy.Resource(model.env, capacity=model.profile.service.concurrency)
+        self.breaker = CircuitBreaker(model.profile.breaker, lambda now, state: model.log(now, state, index))
+        self.requests: set[simpy.Process] = set()
+
+
+class ReferenceModel:
+    def __init__(self, profile: SystemProfile, scenario: Scenario, rng: np.random.Generator) -> None:
+        self.env = simpy.Environment()
+        self.profile, self.scenario = profile, scenario
+        self.load = scenario.load or profile.load
+        self.chaos = profile.model_chaos.enabled if scenario.model_chaos is None else scenario.model_chaos
+        self.rng = rng
+        self.service_time = Stream(sampler(profile.service.service_time, rng))
+        self.store_time = Stream(sampler(profile.feature_store.latency, rng))
+        self.uniform = Stream(uniforms(rng))
+        self.store = StoreFaults(scenario.store_faults, scenario.horizon, rng)
+        n = profile.service.replicas
+        self.pods = [_Pod(self, p) for p in range(n)]
+        self.rotation, self.rr = list(range(n)), 0
+        self.records: tuple[list[float], list[float], list[float], list[int]] = ([], [], [], [])
+        self.breaker_events: list[Event] = []
+        self.cluster: Cluster | None = None
+
+    def log(self, now: float, state: str, pod: int) -> None:
+        self.breaker_events.append(Event(now, f"breaker-{state}", pod))
+
+    # -- the cluster tells us what changed ---------------------------------------------------
+    def on_cluster(self, now: float, kind: str, pod: int) -> None:
+        if kind == "pod-down":
+            old = self.pods[pod]
+            self.pods[pod] = _Pod(self, pod)
+            for request in list(old.requests):
+                if request.is_alive:
+                    request.interrupt("pod down")
+        elif kind in ("lb-in", "lb-out"):
+            assert self.cluster is not None
+            self.rotation = [p for p, inside in enumerate(self.cluster.in_rotation) if inside]
+            self.rr = self.rr % len(self.rotation) if self.rotation else 0
+
+    # -- users -------------------------------------------------------------------------------
+    def user(self, first: float) -> Generator[simpy.Event, Any, None]:
+        env, horizon = self.env, self.scenario.horizon
+        period = self.load.users / self.load.rps
+        client_timeout, retries = self.profile.client.timeout, self.profile.client.retries
+        yield env.timeout(first)
+        schedule = first
+        while env.now < horizon:
+            for _ in range(retries + 1):
+                if env.now >= horizon:
+                    return
+                sent = float(env.now)
+                started = [sent]  # the request's start, as the server sees it
+                request = env.process(self.request(sent, started))
+                done = yield request | env.timeout(client_timeout)
+                code = cast(int, request.value) if request in done else oc.TIMEOUT
+                self._record(sent, started[0], float(env.now), code)
+                if code & oc.STATUS_MASK == oc.OK:
+                    break
+            if self.load.arrival == "closed":
+                schedule = max(schedule + period, float(env.now))
+                wake = schedule
+            else:
+                schedule += float(self.rng.exponential(period))
+                wake = max(schedule, float(env.now))
+            yield env.timeout(wake - env.now)
+
+    def _record(self, sent: float, start: float, end: float, code: int) -> None:
+        send, begin, finish, codes = self.records
+        send.append(sent)
+        begin.append(start)
+        finish.append(end)
+        codes.append(code)
+
+    # -- one request -------------------------------------------------------------------------
+    def request(self, sent: float, started: list[float]) -> Generator[simpy.Event, Any, int]:
+        env, cluster = self.env, self.cluster
+        assert cluster is not None
+        if not self.rotation:
+            return oc.UNAVAILABLE
+        p = self.rotation[self.rr]
+        self.rr = (self.rr + 1) % len(self.rotation)
+        if not cluster.up[p]:
+            return oc.REFUSED
+        pod, svc = self.pods[p], self.profile.service
+        if pod.slots.count >= svc.concurrency and len(pod.slots.queue) >= svc.max_queue:
+            return oc.OVERLOAD
+        me = env.active_process
+        assert me is not None
+        pod.requests.add(me)
+        deadline = sent + svc.request_timeout
+        work: simpy.Process | None = None
+        try:
+            with pod.slots.request() as slot:
+                got = yield slot | env.timeout(deadline - env.now)
+                started[0] = float(env.now)
+                if slot not in got:
+                    return oc.TIMEOUT
+                work = env.process(self.work(pod, started[0]))
+                got = yield work | env.timeout(deadline - env.now)
+                if work not in got:
+                    work.interrupt("deadline")
+                    return oc.TIMEOUT
+                return cast(int, work.value)
+        except simpy.Interrupt:
+            if work is None:
+                started[0] = float(env.now)
+            elif work.is_alive:
+                work.interrupt("pod down")
+            return oc.RESET
+        finally:
+            pod.requests.discard(me)
+
+    def work(self, pod: _Pod, start: float) -> Generator[simpy.Event, Any, int]:
+        """Feature lookup (store behind the breaker, then cache or defaults), service time, model."""
+        env, profile = self.env, self.profile
+        try:
+            permit = pod.breaker.allow(start)
+            live = False
+            if permit != REJECT:
+                timeout = profile.feature_store.timeout
+                d = self.store_time()
+                if self.store:
+                    d = self.store.call_time(start, d)
+                    if d == LOST:
+                        d = timeout
+                failed = d >= timeout
+                d = min(d, timeout)
+                yield env.timeout(d)
+                live = not failed
+                pod.breaker.record(float(env.now), failed or d >= profile.breaker.slow_call, permit == TRIAL)
+            code = 0
+            if not live:
+                code = oc.CACHE if self.uniform() < profile.cache.hit_rate else oc.DEFAULT
+                code <<= oc.FEATURES_SHIFT
+                if code == oc.DEFAULT << oc.FEATURES_SHIFT:
+                    code |= oc.FALLBACK_FEATURES << oc.MODEL_SHIFT
+            w = self.service_time()
+            if self.chaos and code >> oc.MODEL_SHIFT == oc.PRIMARY:
+                mc, u = profile.model_chaos, self.uniform()
+                if u < mc.exception_rate:
+                    code |= oc.FALLBACK_ERROR << oc.MODEL_SHIFT
+                elif u < mc.exception_rate + mc.timeout_rate:
+                    w += mc.model_deadline
+                    code |= oc.FALLBACK_TIMEOUT << oc.MODEL_SHIFT
+                elif u < mc.total_rate:
+                    code |= oc.WRONG << oc.MODEL_SHIFT
+            yield env.timeout(w)
+            return code
+        except simpy.Interrupt:
+            return oc.RESET
+
+
+def simulate_reference(
+    profile: SystemProfile,
+    scenario: Scenario,
+    rng: np.random.Generator,
+    offsets: Sequence[float] | None = None,
+) -> Trace:
+    """Every request attempt of one replication, the per-request way."""
+    if offsets is None:
+        offsets = probe_offsets(profile, rng)
+    model = ReferenceModel(profile, scenario, rng)
+    cluster = Cluster(model.env, profile, offsets, model.on_cluster)
+    model.cluster = cluster
+    horizon = scenario.horizon
+    for fault in scenario.pod_faults:
+        cluster.inject(fault, rng, horizon)
+    users = model.load.users
+    period = users / model.load.rps
+    for u in range(users):
+        model.env.process(model.user(u * period / users))
+    # let requests still in flight at the horizon finish (the client gives up by its timeout)
+    model.env.run(until=horizon + profile.client.timeout + 1.0)
+    events = tuple(e for e in cluster.events if e.time < horizon)
+    timeline = Timeline(events, cluster.replicas, horizon, tuple(offsets))
+    send, begin, finish, codes = model.records
+    breaker = [e for e in model.breaker_events if e.time < horizon]
+    return Trace.from_lists(send, begin, finish, codes, timeline, breaker)
