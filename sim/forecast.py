@@ -1,0 +1,195 @@
+"""A prediction read against an experiment: the hypothesis blanks filled, each criterion's odds.
+
+Pure: takes the experiment and the Monte Carlo prediction, returns data. `sim predict` renders it
+as text, markdown or JSON (schema in sim/README.md, "Forecast JSON").
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from chaos.spec import (
+    AlertsCriterion,
+    Blank,
+    Criterion,
+    Experiment,
+    NoManualInterventionCriterion,
+    PodsReadyCriterion,
+    ThresholdCriterion,
+)
+from sim.montecarlo import INTERVAL, Estimate, Prediction, estimate
+
+FORECAST_SCHEMA_VERSION = 1
+_SCALE = {"s": 1.0, "ms": 1000.0, "percent": 100.0, "fraction": 1.0, "pods": 1.0, "rps": 1.0}
+
+
+@dataclass(frozen=True)
+class FilledBlank:
+    blank: Blank
+    estimate: Estimate  # in the blank's unit
+    replications: int
+
+    @property
+    def value(self) -> float | None:
+        e = self.estimate
+        return {"point": e.point, "low": e.low, "high": e.high}[self.blank.bound]
+
+    @property
+    def text(self) -> str:
+        return format_value(self.value, self.blank.unit)
+
+    @property
+    def interval_text(self) -> str:
+        e = self.estimate
+        if e.low is None or e.high is None:
+            return "no replication had a value"
+        unit = self.blank.unit
+        span = f"{format_value(e.low, unit)} to {format_value(e.high, unit)}"
+        missing = self.replications - e.count
+        note = f"; undefined in {missing} of {self.replications} replications" if missing else ""
+        return f"point {format_value(e.point, unit)}, 90 % PI {span}{note}"
+
+
+@dataclass(frozen=True)
+class CriterionForecast:
+    criterion: Criterion
+    estimate: Estimate | None
+    probability: float | None
+    note: str = ""
+
+
+@dataclass(frozen=True)
+class Forecast:
+    experiment: Experiment
+    prediction: Prediction
+    blanks: tuple[FilledBlank, ...]
+    criteria: tuple[CriterionForecast, ...]
+
+    @property
+    def statement(self) -> str:
+        return self.experiment.hypothesis.fill({b.blank.name: b.text for b in self.blanks})
+
+    def to_dict(self) -> dict[str, Any]:
+        e = self.experiment
+        return {
+            "schemaVersion": FORECAST_SCHEMA_VERSION,
+            "experiment": {"name": e.name, "title": e.title, "source": str(e.source)},
+            "hypothesis": {
+                "statement": e.hypothesis.statement,
+                "filled": self.statement,
+                "blanks": {
+                    b.blank.name: {
+                        "metric": b.blank.metric,
+                        "phase": b.blank.phase,
+                        "relativeTo": b.blank.relative_to,
+                        "unit": b.blank.unit,
+                        "bound": b.blank.bound,
+                        "value": _number(b.value),
+                        "text": b.text,
+                        **b.estimate.to_dict(),
+                    }
+                    for b in self.blanks
+                },
+            },
+            "criteria": [_criterion_dict(c) for c in self.criteria],
+            "prediction": self.prediction.to_dict(),
+        }
+
+
+def forecast(experiment: Experiment, prediction: Prediction) -> Forecast:
+    blanks = tuple(_fill(blank, prediction) for blank in experiment.hypothesis.blanks)
+    criteria = tuple(_criterion(c, prediction) for c in experiment.success_criteria)
+    return Forecast(experiment, prediction, blanks, criteria)
+
+
+def _fill(blank: Blank, prediction: Prediction) -> FilledBlank:
+    values = prediction.values(blank.metric, blank.phase)
+    if blank.relative_to is not None:
+        values = values - prediction.values(blank.metric, blank.relative_to)
+    scaled = values * _SCALE[blank.unit]
+    median = blank.metric.startswith("latency_")
+    return FilledBlank(blank, estimate(np.asarray(scaled, dtype=float), median=median), len(values))
+
+
+def _criterion(criterion: Criterion, prediction: Prediction) -> CriterionForecast:
+    if isinstance(criterion, ThresholdCriterion):
+        return CriterionForecast(
+            criterion,
+            prediction.metric(criterion.metric, criterion.phase),
+            prediction.probability(criterion.metric, criterion.phase, criterion.op, criterion.threshold),
+        )
+    if isinstance(criterion, PodsReadyCriterion):
+        return CriterionForecast(
+            criterion,
+            prediction.metric("recovery_time"),
+            prediction.probability("recovery_time", None, "<=", criterion.within),
+            "from the predicted time to steady state after the last fault (pods ready and availability back)",
+        )
+    if isinstance(criterion, AlertsCriterion):
+        return CriterionForecast(
+            criterion, None, None, "not predicted: alert timing is observed on a live run"
+        )
+    if isinstance(criterion, NoManualInterventionCriterion):
+        return CriterionForecast(criterion, None, None, "not predicted: observed on a live run")
+    raise TypeError(f"criterion={criterion!r} is not a known criterion type")
+
+
+def describe_criterion(criterion: Criterion) -> str:
+    if isinstance(criterion, ThresholdCriterion):
+        phase = f" ({criterion.phase})" if criterion.phase else ""
+        return f"{criterion.metric}{phase} {criterion.op} {_threshold_text(criterion)}"
+    if isinstance(criterion, PodsReadyCriterion):
+        return f"pods ready within {criterion.within:g} s after the fault"
+    if isinstance(criterion, AlertsCriterion):
+        return "alerts fire: " + ", ".join(criterion.alerts)
+    return "no manual intervention"
+
+
+def _threshold_text(c: ThresholdCriterion) -> str:
+    if c.metric.startswith("latency_") or c.metric in ("breaker_first_trip", "recovery_time"):
+        return f"{c.threshold * 1000:g} ms" if c.threshold < 1 else f"{c.threshold:g} s"
+    if c.metric in ("availability", "error_rate", "cache_share", "fallback_share", "wrong_rate"):
+        return f"{c.threshold * 100:g} %"
+    return f"{c.threshold:g}"
+
+
+def format_value(value: float | None, unit: str) -> str:
+    """A number as a person reads it in `unit` (enough decimals to tell 99.9 % from 100 %)."""
+    if value is None or not math.isfinite(value):
+        return "n/a"
+    if unit == "percent":
+        if value >= 99 or value <= 1:
+            return f"{value:.2f}"
+        return f"{value:.1f}"
+    if unit in ("ms", "rps"):
+        return f"{value:.0f}" if abs(value) >= 10 else f"{value:.1f}"
+    if unit == "pods":
+        return f"{value:.0f}"
+    if unit == "fraction":
+        return f"{value:.4f}"
+    return f"{value:.2f}" if abs(value) < 10 else f"{value:.1f}"
+
+
+def _number(x: float | None) -> float | None:
+    return x if x is not None and math.isfinite(x) else None
+
+
+def _criterion_dict(c: CriterionForecast) -> dict[str, Any]:
+    crit = c.criterion
+    data: dict[str, Any] = {
+        "name": crit.name,
+        "type": type(crit).__name__,
+        "description": describe_criterion(crit),
+    }
+    if isinstance(crit, ThresholdCriterion):
+        data.update(metric=crit.metric, phase=crit.phase, op=crit.op, threshold=crit.threshold)
+    data["predicted"] = c.estimate.to_dict() if c.estimate is not None else None
+    data["probability"] = c.probability
+    data["interval"] = {"low": INTERVAL[0], "high": INTERVAL[1]}
+    if c.note:
+        data["note"] = c.note
+    return data

@@ -1,0 +1,78 @@
+"""From an experiment spec to the simulator's scenario: the faults its manifests inject, when."""
+
+from __future__ import annotations
+
+from chaos.errors import SimulationError
+from chaos.manifest import ChaosManifest
+from chaos.spec import ChaosStep, Experiment
+from chaos.system import SystemProfile
+from sim.scenario import Phase, PodFault, Scenario, StoreFault
+
+
+def scenario_from_experiment(experiment: Experiment) -> Scenario:
+    """The phases, load and faults of `experiment`, in seconds from the start of the run."""
+    bounds = experiment.phases.bounds()
+    phases = tuple(Phase(name, start, end) for name, (start, end) in bounds.items())
+    chaos_start, chaos_end = bounds["chaos"]
+    pod_faults: list[PodFault] = []
+    store_faults: list[StoreFault] = []
+    for step in experiment.chaos:
+        start = chaos_start + step.after
+        duration = _duration(step, chaos_end - start)
+        manifest = step.manifest
+        if manifest.is_pod_chaos:
+            _require_service_pods(manifest, experiment.system)
+            pod_faults.append(PodFault(manifest.action, start, duration, manifest.mode, manifest.value))
+        else:
+            store_faults.append(_store_fault(manifest, experiment.system, start, duration))
+    return Scenario(
+        phases=phases,
+        pod_faults=tuple(pod_faults),
+        store_faults=tuple(store_faults),
+        load=experiment.load,
+        model_chaos=experiment.system.model_chaos.enabled,
+    )
+
+
+def _duration(step: ChaosStep, until_phase_end: float) -> float:
+    """A fault without `duration` lasts until the runner deletes it at the end of the chaos phase."""
+    duration = step.manifest.duration
+    return until_phase_end if duration is None else min(duration, until_phase_end)
+
+
+def _selects(manifest: ChaosManifest, labels: dict[str, str], namespace: str, target: bool = False) -> bool:
+    selector = manifest.target.selector if target and manifest.target else manifest.selector
+    return selector.matches(namespace, labels) and bool(selector.label_selectors)
+
+
+def _require_service_pods(manifest: ChaosManifest, system: SystemProfile) -> None:
+    service = system.service
+    if not _selects(manifest, service.labels, service.namespace):
+        raise SimulationError(
+            f"{manifest.source}: spec.selector {manifest.selector.describe()} does not select the service "
+            f"pods ({service.namespace}, {service.labels}); the simulator models PodChaos on them only"
+        )
+
+
+def _store_fault(manifest: ChaosManifest, system: SystemProfile, start: float, duration: float) -> StoreFault:
+    store, service = system.feature_store, system.service
+    on_store = _selects(manifest, store.labels, service.namespace)
+    towards_store = _selects(manifest, service.labels, service.namespace) and _selects(
+        manifest, store.labels, service.namespace, target=True
+    )
+    if not (on_store or towards_store):
+        raise SimulationError(
+            f"{manifest.source}: spec.selector {manifest.selector.describe()} selects neither the feature "
+            f"store ({store.labels}) nor the service pods with the feature store as target; the simulator "
+            "models NetworkChaos on the feature-store path only"
+        )
+    if manifest.action == "delay" and manifest.delay is not None:
+        d = manifest.delay
+        return StoreFault(
+            "delay", start, duration, latency=d.latency, jitter=d.jitter, correlation=d.correlation
+        )
+    if manifest.action == "loss" and manifest.loss is not None:
+        return StoreFault(
+            "loss", start, duration, loss=manifest.loss.loss, correlation=manifest.loss.correlation
+        )
+    return StoreFault("partition", start, duration)
