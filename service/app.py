@@ -29,11 +29,10 @@ from service.feature_store import FeatureStore
 from service.metrics import CONTENT_TYPE, ServiceMetrics
 from service.predictor import Predictor, UnknownModelVersion
 from service.schema import (
-    OUTCOME_ERROR,
-    OUTCOME_INVALID,
-    OUTCOME_OVERLOADED,
-    OUTCOME_SUCCESS,
-    OUTCOME_TIMEOUT,
+    STATUS_DEADLINE,
+    STATUS_INTERNAL,
+    STATUS_INVALID,
+    STATUS_OVERLOADED,
     InvalidRequest,
     parse_predict_request,
 )
@@ -125,43 +124,39 @@ def create_app(pod: Pod) -> Starlette:
 
 async def _predict(pod: Pod, request: Request) -> Response:
     start = pod.clock()
-    m = pod.metrics
-    m.in_flight.inc()
-    outcome = OUTCOME_ERROR
+    pod.metrics.in_flight.inc()
+    response: Response = JSONResponse({"error": "internal"}, status_code=STATUS_INTERNAL)
     try:
-        try:
-            body = await request.json()
-        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-            outcome = OUTCOME_INVALID
-            return _error(422, "invalid_request", [{"field": "", "message": f"not valid JSON: {exc}"}])
-        try:
-            parsed = parse_predict_request(body, pod.predictor.artifacts.feature_names)
-        except InvalidRequest as exc:
-            outcome = OUTCOME_INVALID
-            return _error(422, "invalid_request", exc.detail())
-        deadline = asyncio.timeout(pod.request_timeout)
-        try:
-            async with deadline, pod.capacity.slot():
-                answer = await pod.predictor.predict(parsed)
-        except Overloaded:
-            outcome = OUTCOME_OVERLOADED
-            return JSONResponse({"error": "overloaded"}, status_code=503)
-        except TimeoutError:
-            if not deadline.expired():
-                raise
-            outcome = OUTCOME_TIMEOUT
-            return JSONResponse(
-                {"error": "deadline_exceeded", "deadline_seconds": pod.request_timeout}, status_code=504
-            )
-        outcome = OUTCOME_SUCCESS
-        return JSONResponse(answer.to_json(pod.name))
+        response = await _answer(pod, request)
     except Exception:
         log.exception("/predict failed")
-        return JSONResponse({"error": "internal"}, status_code=500)
     finally:
-        m.in_flight.dec()
-        m.requests.labels(outcome).inc()
-        m.request_duration.observe(pod.clock() - start)
+        pod.metrics.in_flight.dec()
+        pod.metrics.count_request(response.status_code, pod.clock() - start)
+    return response
+
+
+async def _answer(pod: Pod, request: Request) -> Response:
+    try:
+        body = await request.json()
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        return _error(STATUS_INVALID, "invalid_request", [{"field": "", "message": f"not valid JSON: {exc}"}])
+    try:
+        parsed = parse_predict_request(body, pod.predictor.artifacts.feature_names)
+    except InvalidRequest as exc:
+        return _error(STATUS_INVALID, "invalid_request", exc.detail())
+    deadline = asyncio.timeout(pod.request_timeout)
+    try:
+        async with deadline, pod.capacity.slot():
+            answer = await pod.predictor.predict(parsed)
+    except Overloaded:
+        return JSONResponse({"error": "overloaded"}, status_code=STATUS_OVERLOADED)
+    except TimeoutError:
+        if not deadline.expired():
+            raise
+        body = {"error": "deadline_exceeded", "deadline_seconds": pod.request_timeout}
+        return JSONResponse(body, status_code=STATUS_DEADLINE)
+    return JSONResponse(answer.to_json(pod.name))
 
 
 def _error(status: int, error: str, detail: list[dict[str, Any]]) -> JSONResponse:

@@ -19,7 +19,7 @@ from prometheus_client import (
 
 from chaos.model_chaos import FAILURE_TYPES
 from service.breaker import BreakerState
-from service.schema import FALLBACK_REASONS, FEATURE_SOURCES, OUTCOMES
+from service.schema import FALLBACK_REASONS, FEATURE_SOURCES, STATUSES, outcome_of
 
 PREFIX = "mlservice"
 # Request latency: dense between 100 ms and 500 ms so histogram_quantile resolves a p95 near the
@@ -47,7 +47,10 @@ class ServiceMetrics:
         if process:
             ProcessCollector(registry=r)
         self.requests = Counter(
-            f"{PREFIX}_requests", "POST /predict requests by how they ended.", ["outcome"], registry=r
+            f"{PREFIX}_requests",
+            "POST /predict requests by outcome (success, invalid, error) and HTTP status code.",
+            ["outcome", "code"],
+            registry=r,
         )
         self.request_duration = Histogram(
             f"{PREFIX}_request_duration_seconds",
@@ -70,7 +73,7 @@ class ServiceMetrics:
             registry=r,
         )
         self.store_duration = Histogram(
-            f"{PREFIX}_feature_store_request_duration_seconds",
+            f"{PREFIX}_feature_store_duration_seconds",
             "Feature-store calls by result (ok, slow, not_found, error, timeout).",
             ["result"],
             buckets=STORE_BUCKETS,
@@ -142,8 +145,8 @@ class ServiceMetrics:
         self._zeros()
 
     def _zeros(self) -> None:
-        for outcome in OUTCOMES:
-            self.requests.labels(outcome)
+        for status in STATUSES:
+            self.requests.labels(outcome_of(status), str(status))
         for result in STORE_RESULTS:
             self.store_duration.labels(result)
         for state in BreakerState:
@@ -176,6 +179,10 @@ class ServiceMetrics:
     def breaker_transition(self, old: BreakerState, new: BreakerState) -> None:
         self.breaker_transitions.labels(old.value, new.value).inc()
         self.set_breaker_state(new)
+
+    def count_request(self, status: int, seconds: float) -> None:
+        self.requests.labels(outcome_of(status), str(status)).inc()
+        self.request_duration.observe(seconds)
 
     def exposition(self) -> bytes:
         return generate_latest(self.registry)

@@ -35,13 +35,25 @@ FALLBACK_REASONS = (
     REASON_MODEL_TIMEOUT,
 )
 
-# how a /predict request ended (the `outcome` label of mlservice_requests_total)
+# how a /predict request ended: the `outcome` and `code` labels of mlservice_requests_total
 OUTCOME_SUCCESS = "success"
 OUTCOME_INVALID = "invalid"
-OUTCOME_OVERLOADED = "overloaded"
-OUTCOME_TIMEOUT = "timeout"
 OUTCOME_ERROR = "error"
-OUTCOMES = (OUTCOME_SUCCESS, OUTCOME_INVALID, OUTCOME_OVERLOADED, OUTCOME_TIMEOUT, OUTCOME_ERROR)
+OUTCOMES = (OUTCOME_SUCCESS, OUTCOME_INVALID, OUTCOME_ERROR)
+STATUS_OK = 200
+STATUS_INVALID = 422
+STATUS_INTERNAL = 500
+STATUS_OVERLOADED = 503
+STATUS_DEADLINE = 504
+STATUSES = (STATUS_OK, STATUS_INVALID, STATUS_INTERNAL, STATUS_OVERLOADED, STATUS_DEADLINE)
+
+
+def outcome_of(status: int) -> str:
+    """success for 2xx, invalid for 4xx (the caller's fault), error for 5xx (the service's)."""
+    if status < 400:
+        return OUTCOME_SUCCESS
+    return OUTCOME_INVALID if status < 500 else OUTCOME_ERROR
+
 
 MAX_ENTITY_ID_LENGTH = 128
 REQUEST = "request body"

@@ -79,9 +79,9 @@ def test_malformed_requests_get_422_naming_the_field(make_pod: PodFactory) -> No
 
     pod = make_pod()
     run(pod, scenario)
-    assert pod.metrics.registry.get_sample_value("mlservice_requests_total", {"outcome": "invalid"}) == len(
-        cases
-    )
+    assert pod.metrics.registry.get_sample_value(
+        "mlservice_requests_total", {"outcome": "invalid", "code": "422"}
+    ) == len(cases)
 
 
 def test_full_queue_answers_503_at_once(
@@ -107,7 +107,10 @@ def test_full_queue_answers_503_at_once(
         await asyncio.gather(*holders, return_exceptions=True)
 
     run(pod, scenario)
-    assert pod.metrics.registry.get_sample_value("mlservice_requests_total", {"outcome": "overloaded"}) == 1
+    assert (
+        pod.metrics.registry.get_sample_value("mlservice_requests_total", {"outcome": "error", "code": "503"})
+        == 1
+    )
 
 
 def test_deadline_answers_504(make_pod: PodFactory, profile: SystemProfile) -> None:
@@ -121,7 +124,10 @@ def test_deadline_answers_504(make_pod: PodFactory, profile: SystemProfile) -> N
         assert r.json() == {"error": "deadline_exceeded", "deadline_seconds": 0.02}
 
     run(pod, scenario)
-    assert pod.metrics.registry.get_sample_value("mlservice_requests_total", {"outcome": "timeout"}) == 1
+    assert (
+        pod.metrics.registry.get_sample_value("mlservice_requests_total", {"outcome": "error", "code": "504"})
+        == 1
+    )
     assert pod.capacity.running == 0
 
 
@@ -138,7 +144,10 @@ def test_unexpected_failure_answers_500_and_is_counted(make_pod: PodFactory) -> 
         assert (r.status_code, r.json()) == (500, {"error": "internal"})
 
     run(pod, scenario)
-    assert pod.metrics.registry.get_sample_value("mlservice_requests_total", {"outcome": "error"}) == 1
+    assert (
+        pod.metrics.registry.get_sample_value("mlservice_requests_total", {"outcome": "error", "code": "500"})
+        == 1
+    )
 
 
 def test_probes_and_version(make_pod: PodFactory, store: FakeStore) -> None:
@@ -219,7 +228,7 @@ def test_metrics_exposition_counts_what_happened(make_pod: PodFactory, store: Fa
             for family in text_string_to_metric_families(r.text)
             for s in family.samples
         }
-        assert samples[("mlservice_requests_total", (("outcome", "success"),))] == 5
+        assert samples[("mlservice_requests_total", (("code", "200"), ("outcome", "success")))] == 5
         assert samples[("mlservice_request_duration_seconds_count", ())] == 5
         assert samples[("mlservice_feature_source_total", (("source", "store"),))] == 3
         assert samples[("mlservice_feature_source_total", (("source", "cache"),))] == 1

@@ -48,7 +48,7 @@ def test_store_answer_is_used_and_cached(
     lookup = _resolve(resolver, "42")
     assert lookup == FeatureLookup(store.rows["42"], "store", None)
     assert resolver.cache.get("42") == store.rows["42"]
-    assert _count(resolver, "mlservice_feature_store_request_duration_seconds_count", result="ok") == 1
+    assert _count(resolver, "mlservice_feature_store_duration_seconds_count", result="ok") == 1
 
 
 @pytest.mark.parametrize(
@@ -71,7 +71,7 @@ def test_failed_call_falls_back_to_cache_then_defaults(
     assert _count(resolver, "mlservice_feature_cache_lookups_total", result="hit") == 1
     assert _count(resolver, "mlservice_feature_cache_lookups_total", result="miss") == 1
     label = "timeout" if reason == "store_timeout" else "error"
-    assert _count(resolver, "mlservice_feature_store_request_duration_seconds_count", result=label) == 2
+    assert _count(resolver, "mlservice_feature_store_duration_seconds_count", result=label) == 2
 
 
 def test_hanging_store_is_cut_at_the_call_timeout(
@@ -115,7 +115,7 @@ def test_slow_answers_are_used_but_open_the_breaker(
     for _ in range(3):
         assert _resolve(resolver, "42").source == "store"
     assert resolver.breaker.state is BreakerState.OPEN
-    assert _count(resolver, "mlservice_feature_store_request_duration_seconds_count", result="slow") == 3
+    assert _count(resolver, "mlservice_feature_store_duration_seconds_count", result="slow") == 3
 
 
 def test_unknown_entity_gets_defaults_without_hurting_the_breaker(

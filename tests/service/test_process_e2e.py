@@ -72,7 +72,7 @@ def test_pod_process_serves_and_exits_cleanly_on_sigterm(tmp_path: Path) -> None
                 )
                 assert switched.status_code == 200
                 metrics = client.get("/metrics").text
-                assert 'mlservice_requests_total{outcome="success"} 1.0' in metrics
+                assert 'mlservice_requests_total{code="200",outcome="success"} 1.0' in metrics
                 assert 'mlservice_model_info{version="v2"} 1.0' in metrics
                 assert "_created" not in metrics
             pod.send_signal(signal.SIGTERM)

@@ -78,7 +78,7 @@ def test_black_holed_connection_times_out_without_blocking_the_loop() -> None:
             server.close()
             await server.wait_closed()
         count = resolver.metrics.registry.get_sample_value(
-            "mlservice_feature_store_request_duration_seconds_count", {"result": "timeout"}
+            "mlservice_feature_store_duration_seconds_count", {"result": "timeout"}
         )
         return lookup, ticks, int(count or 0)
 
