@@ -11,14 +11,15 @@ records the load processes write into the record directory:
     # leaving the block stops Locust (SIGTERM, then SIGKILL to the whole group) and flushes the parts
 
 The record directory then holds the record parts (`requests-*.csv`), `run.json` (start time and
-plan), Locust's own statistics (`locust_stats.csv`, ...) and its log (`locust.log`).
+plan), Locust's own statistics (final: `locust.json`; over time: `locust_stats_history.csv`, ...)
+and its log (`locust.log`).
 """
 
 from __future__ import annotations
 
 import contextlib
-import csv
 import importlib.util
+import json
 import logging
 import os
 import signal
@@ -65,7 +66,7 @@ log = logging.getLogger(__name__)
 
 STOP_GRACE = 15.0  # seconds Locust gets to stop its users, write its statistics and flush the records
 LOG_NAME = "locust.log"
-CSV_PREFIX = "locust"
+STATS_PREFIX = "locust"
 _ENV_PREFIX = "CHAOSLAB_"
 _LOG_TAIL_LINES = 15
 
@@ -104,7 +105,9 @@ def locust_command(
         "--host",
         host,
         "--csv",
-        str(record_dir / CSV_PREFIX),
+        str(record_dir / STATS_PREFIX),  # statistics over time
+        "--json-file",
+        str(record_dir / STATS_PREFIX),  # final statistics, written at the very end
         "--only-summary",
         "--exit-code-on-error",
         "0",  # failed requests are data here, not a failed run
@@ -153,13 +156,16 @@ class LoadRun:
         seed: int | None = None,
         settle: float | None = None,
         clock: Callable[[], float] = time.time,
+        python: str = sys.executable,
     ) -> LoadRun:
-        """Start Locust against `host`; `settle` is how long records wait in `tail()` (default:
-        the client timeout plus two flush intervals, so that `tail()` yields them in time order)."""
+        """Start Locust against `host` (run by `python`, which must have Locust and scikit-learn).
+
+        `settle` is how long records wait in `tail()`; the default (the client timeout plus two
+        flush intervals) makes `tail()` yield them in time order."""
         plan = plan_for(source)
         record_dir = record_dir.resolve()
         record_dir.mkdir(parents=True, exist_ok=True)
-        command = locust_command(host, record_dir, processes)
+        command = locust_command(host, record_dir, processes, python)
         env = locust_environment(plan, record_dir, seed)
         with (record_dir / LOG_NAME).open("ab") as log_file:
             process = subprocess.Popen(
@@ -214,8 +220,8 @@ class LoadRun:
         return _records.read_records(self.record_dir)
 
     def locust_totals(self) -> tuple[int, int] | None:
-        """Locust's own request and failure counts (its statistics file, written at the end)."""
-        return read_locust_totals(self.record_dir / f"{CSV_PREFIX}_stats.csv")
+        """Locust's own request and failure counts (its final statistics), once it has ended."""
+        return read_locust_totals(self.record_dir / f"{STATS_PREFIX}.json")
 
     # -- ending ---------------------------------------------------------------------------------
     def wait(self, timeout: float) -> int:
@@ -228,10 +234,13 @@ class LoadRun:
         return code
 
     def stop(self, grace: float = STOP_GRACE) -> list[_records.Record]:
-        """End the load (SIGTERM to the group; SIGKILL after `grace` s) and return the records
-        `tail()` has not returned yet."""
+        """End the load and return the records `tail()` has not returned yet.
+
+        Locust gets SIGTERM (a master tells its workers to quit; everyone flushes), then after
+        `grace` seconds whatever is left of its process group gets SIGKILL."""
         if self.process.poll() is None:
-            self._signal(signal.SIGTERM)
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(self.process.pid, signal.SIGTERM)
             try:
                 self.process.wait(grace)
             except subprocess.TimeoutExpired:
@@ -271,12 +280,11 @@ class LoadRun:
         return f": {tail}" if tail else ""
 
 
-def read_locust_totals(stats_csv: Path) -> tuple[int, int] | None:
-    """(requests, failures) of the "Aggregated" row of Locust's `--csv` statistics, if written."""
-    if not stats_csv.exists():
+def read_locust_totals(stats_json: Path) -> tuple[int, int] | None:
+    """(requests, failures) over all entries of Locust's final `--json-file` statistics, if written."""
+    if not stats_json.exists():
         return None
-    with stats_csv.open(encoding="utf-8", newline="") as f:
-        for row in csv.DictReader(f):
-            if row.get("Name") == "Aggregated":
-                return int(row["Request Count"]), int(row["Failure Count"])
-    return None
+    entries = json.loads(stats_json.read_text(encoding="utf-8"))
+    requests = sum(int(e["num_requests"]) for e in entries)
+    failures = sum(int(e["num_failures"]) for e in entries)
+    return requests, failures

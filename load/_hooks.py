@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 import os
 import random
+import signal
 import sys
 import time
 from itertools import count
@@ -64,6 +65,7 @@ class LoadSession:
         self._request_hook: Any = None
         self._flusher: Any = None  # a gevent greenlet
         self._users = count()
+        self._summary_logged = False
 
     # -- wiring --------------------------------------------------------------------------------
     def install(self, events: Events) -> LoadSession:
@@ -103,6 +105,8 @@ class LoadSession:
             plan.users,
             plan.arrival,
         )
+        if not isinstance(environment.runner, WorkerRunner):
+            gevent.signal_handler(signal.SIGTERM, self._quit_on_sigterm, environment)
         app = environment.web_ui.app if environment.web_ui is not None else None
         if app is not None:
             app.add_url_rule(ANSWERS_ROUTE, "chaoslab_answers", lambda: self.tally.as_dict())
@@ -110,6 +114,7 @@ class LoadSession:
     def on_test_start(self, environment: Environment, **_: Any) -> None:
         self._close_recorder()
         self.tally.counts.clear()
+        self._summary_logged = False
         started = time.time()
         plan = self.plan(environment)
         directory = self.record_dir(environment)
@@ -129,12 +134,12 @@ class LoadSession:
     def on_test_stop(self, environment: Environment, **_: Any) -> None:
         self._close_recorder()
         if isinstance(environment.runner, LocalRunner):
-            logger.info("chaoslab: %s", self.tally.summary())
+            self._log_summary()
 
     def on_quitting(self, environment: Environment, **_: Any) -> None:
         self._close_recorder()
         if isinstance(environment.runner, MasterRunner):  # after the workers' final reports
-            logger.info("chaoslab: %s", self.tally.summary())
+            self._log_summary()
 
     def on_report_to_master(self, client_id: str, data: dict[str, Any], **_: Any) -> None:
         data[REPORT_KEY] = self.tally.take()
@@ -143,6 +148,22 @@ class LoadSession:
         self.tally.merge(data.get(REPORT_KEY, {}))
 
     # -- internals ------------------------------------------------------------------------------
+    def _log_summary(self) -> None:
+        if not self._summary_logged:  # a test stops once, but Locust may report stopping twice
+            logger.info("chaoslab: %s", self.tally.summary())
+            self._summary_logged = True
+
+    @staticmethod
+    def _quit_on_sigterm(environment: Environment) -> None:
+        """End a shape-driven run cleanly on SIGTERM (as `kubectl delete` or the driver send it).
+
+        A headless Locust waits for its shape before it installs its own SIGTERM handler, so until
+        then SIGTERM would kill it without stopping users, final statistics or flushed records."""
+        runner = environment.runner
+        if runner is not None and runner.shape_greenlet is not None:
+            logger.info("SIGTERM: stopping the test")
+            runner.quit()
+
     @staticmethod
     def record_dir(environment: Environment) -> Path | None:
         """The record directory: the option (the master's, on workers), else this process's env."""

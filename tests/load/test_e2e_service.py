@@ -2,7 +2,7 @@
 
 The test starts a Redis feature store (loaded with the data set) and one service pod on loopback,
 runs Locust for six seconds in three phases, and compares the merged record with Locust's own
-statistics (`--csv`). It runs once as a single process and once with `--processes 2` (a master and
+final statistics (`--json-file`). It runs once as a single process and once with `--processes 2` (a master and
 two workers, each writing its own part).
 """
 
@@ -141,7 +141,7 @@ def run_locust(url: str, record_dir: Path, processes: int) -> subprocess.Complet
         CHAOSLAB_RECORD_DIR=str(record_dir),
     )
     argv = [sys.executable, "-m", "locust", "-f", "load/", "--headless", "--host", url]
-    argv += ["--csv", str(record_dir / "locust"), "--only-summary", "--exit-code-on-error", "0"]
+    argv += ["--json-file", str(record_dir / "locust"), "--only-summary", "--exit-code-on-error", "0"]
     argv += ["--processes", str(processes)] if processes else []
     process = subprocess.Popen(
         argv,
@@ -167,7 +167,7 @@ def test_locust_records_every_request_it_counts(service_url: str, tmp_path: Path
     assert done.returncode == 0, done.stdout[-3000:]
 
     records = read_records(tmp_path)
-    totals = read_locust_totals(tmp_path / "locust_stats.csv")
+    totals = read_locust_totals(tmp_path / "locust.json")
     assert totals is not None, done.stdout[-3000:]
     requests, failures = totals
     parts = sorted(tmp_path.glob("requests-*.csv"))
