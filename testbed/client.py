@@ -60,6 +60,8 @@ class Urls:
 
 
 class TestbedClient:
+    __test__ = False  # not a pytest test class, despite its name
+
     def __init__(self, run_dir: RunDir | Path | None = None, timeout: float = TIMEOUT) -> None:
         self.run_dir = run_dir if isinstance(run_dir, RunDir) else RunDir(run_dir or default_run_dir())
         if not self.run_dir.exists():

@@ -14,6 +14,8 @@ from testbed.rundir import RunDir
 class TestbedCluster:
     """Implements chaos.local_executor.Cluster over a TestbedClient."""
 
+    __test__ = False  # not a pytest test class, despite its name
+
     def __init__(self, client: TestbedClient) -> None:
         self.client = client
         profile = client.plan.profile()

@@ -47,6 +47,8 @@ class Component:
 
 @dataclass
 class TestbedStatus:
+    __test__ = False  # not a pytest test class, despite its name
+
     run_dir: str
     phase: str
     urls: dict[str, str]
