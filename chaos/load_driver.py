@@ -60,6 +60,7 @@ else:
     _records = _load_helper("_records")
 
 LoadPlan = _plan.LoadPlan
+Phase = _plan.Phase
 Record = _records.Record
 
 log = logging.getLogger(__name__)
