@@ -35,6 +35,12 @@ STORE_BUCKETS = (
 STORE_RESULTS = ("ok", "slow", "not_found", "error", "timeout")
 CACHE_RESULTS = ("hit", "miss")
 CLASSES = ("0", "1")
+BREAKER_TRANSITIONS = (
+    (BreakerState.CLOSED, BreakerState.OPEN),
+    (BreakerState.OPEN, BreakerState.HALF_OPEN),
+    (BreakerState.HALF_OPEN, BreakerState.CLOSED),
+    (BreakerState.HALF_OPEN, BreakerState.OPEN),
+)
 CONTENT_TYPE = CONTENT_TYPE_LATEST
 
 
@@ -151,6 +157,8 @@ class ServiceMetrics:
             self.store_duration.labels(result)
         for state in BreakerState:
             self.breaker_state.labels(state.value)
+        for old, new in BREAKER_TRANSITIONS:
+            self.breaker_transitions.labels(old.value, new.value)
         for result in CACHE_RESULTS:
             self.cache_lookups.labels(result)
         for source in FEATURE_SOURCES:
