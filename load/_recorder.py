@@ -11,7 +11,7 @@ from typing import Any
 
 from _answers import STATUS_KINDS, Verdict, error_kind_of
 from _plan import LoadPlan
-from _records import Record, RecordWriter
+from _records import RecordWriter, format_line
 
 VERDICT = "chaoslab_verdict"  # key of the judged answer in a request's context
 
@@ -45,17 +45,17 @@ class RequestRecorder:
         verdict = (context or {}).get(VERDICT)
         if not isinstance(verdict, Verdict):
             verdict = verdict_from_event(response, exception)
-        self.writer.write(
-            Record(
-                time=start_time,
-                latency=response_time / 1000.0,
-                outcome=verdict.outcome,
-                status=verdict.status,
-                error_kind=verdict.error_kind,
-                degraded=verdict.degraded,
-                fallback=verdict.fallback,
-                feature_source=verdict.feature_source,
-                correct=verdict.correct,
-                phase=self.plan.label_at(start_time - self.origin),
+        self.writer.write_line(
+            format_line(
+                start_time,
+                response_time / 1000.0,
+                verdict.outcome,
+                verdict.status,
+                verdict.error_kind,
+                verdict.degraded,
+                verdict.fallback,
+                verdict.feature_source,
+                verdict.correct,
+                self.plan.label_at(start_time - self.origin),
             )
         )

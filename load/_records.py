@@ -22,7 +22,6 @@ the plan, so that readers can place phases on the clock.
 from __future__ import annotations
 
 import csv
-import io
 import json
 import os
 import re
@@ -50,6 +49,7 @@ PART_GLOB = "requests-*.csv"
 RUN_MARKER = "run.json"
 FLUSH_INTERVAL = 1.0
 FLUSH_ROWS = 1000
+_BOOL = ("false", "true")
 _CORRECT = {True: "true", False: "false", None: "unknown"}
 _CORRECT_BACK = {v: k for k, v in _CORRECT.items()}
 _BOOL_BACK = {"true": True, "false": False}
@@ -76,19 +76,19 @@ class Record:
     correct: bool | None
     phase: str
 
-    def to_row(self) -> list[str]:
-        return [
-            f"{self.time:.6f}",
-            f"{self.latency:.6f}",
+    def to_line(self) -> str:
+        return format_line(
+            self.time,
+            self.latency,
             self.outcome,
-            str(self.status),
+            self.status,
             self.error_kind,
-            "true" if self.degraded else "false",
-            "true" if self.fallback else "false",
+            self.degraded,
+            self.fallback,
             self.feature_source,
-            _CORRECT[self.correct],
+            self.correct,
             self.phase,
-        ]
+        )
 
     @classmethod
     def from_row(cls, row: list[str]) -> Record:
@@ -111,6 +111,26 @@ class Record:
             )
         except KeyError as exc:
             raise ValueError(f"{exc.args[0]!r} is not true/false/unknown") from None
+
+
+def format_line(
+    t: float,
+    latency: float,
+    outcome: str,
+    status: int,
+    error_kind: str,
+    degraded: bool,
+    fallback: bool,
+    feature_source: str,
+    correct: bool | None,
+    phase: str,
+) -> str:
+    """One CSV line of a record. No field can hold a comma or a quote: each is a number, a bool or
+    a word from a fixed vocabulary (phase names are lower-case words), so no quoting is needed."""
+    return (
+        f"{t:.6f},{latency:.6f},{outcome},{status},{error_kind},{_BOOL[degraded]},{_BOOL[fallback]},"
+        f"{feature_source},{_CORRECT[correct]},{phase}\n"
+    )
 
 
 def part_name(host: str | None = None, pid: int | None = None) -> str:
@@ -143,29 +163,28 @@ class RecordWriter:
         if self._file.tell() == 0:
             self._file.write(HEADER)
             self._file.flush()
-        self._buffer = io.StringIO()
-        self._csv = csv.writer(self._buffer, lineterminator="\n")
-        self._pending = 0
+        self._lines: list[str] = []
         self._last_flush = clock()
         self.written = 0
 
     def write(self, record: Record) -> None:
-        self._csv.writerow(record.to_row())
-        self._pending += 1
-        if self._pending >= self.flush_rows or self._clock() - self._last_flush >= self.flush_interval:
+        self.write_line(record.to_line())
+
+    def write_line(self, line: str) -> None:
+        """Append one line made by `format_line` (the recorder's fast path)."""
+        self._lines.append(line)
+        if len(self._lines) >= self.flush_rows or self._clock() - self._last_flush >= self.flush_interval:
             self.flush()
 
     def flush(self) -> None:
         """Write the buffered rows as whole lines and hand them to the OS."""
         self._last_flush = self._clock()
-        if not self._pending:
+        if not self._lines:
             return
-        self._file.write(self._buffer.getvalue())
+        self._file.write("".join(self._lines))
         self._file.flush()
-        self.written += self._pending
-        self._buffer.seek(0)
-        self._buffer.truncate()
-        self._pending = 0
+        self.written += len(self._lines)
+        self._lines = []
 
     def close(self) -> None:
         if not self._file.closed:

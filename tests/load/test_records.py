@@ -105,7 +105,7 @@ def test_the_tail_reads_only_whole_lines_and_each_record_once(tmp_path: Path) ->
     tail = RecordTail(tmp_path)
     assert tail.poll() == []
     part = tmp_path / "requests-a-1.csv"
-    row = ",".join(record(5.0).to_row()) + "\n"
+    row = record(5.0).to_line()
     part.write_text(HEADER + row + row[:10])  # a writer is in the middle of a line
     assert [r.time for r in tail.poll()] == [5.0]
     assert tail.poll() == []
@@ -137,9 +137,9 @@ def test_a_foreign_file_is_refused_naming_file_and_line(tmp_path: Path) -> None:
 
 
 def test_a_bad_row_is_refused_naming_its_line(tmp_path: Path) -> None:
-    good = ",".join(record(1.0).to_row())
+    good = record(1.0).to_line()
     bad = good.replace(",true,", ",maybe,")
-    (tmp_path / "requests-x-1.csv").write_text(HEADER + good + "\n" + bad + "\n")
+    (tmp_path / "requests-x-1.csv").write_text(HEADER + good + bad)
     with pytest.raises(RecordFormatError, match=r"line 3: 'maybe' is not true/false/unknown"):
         read_records(tmp_path)
     (tmp_path / "requests-x-1.csv").write_text(HEADER + "1.0,0.1,ok\n")
