@@ -1,0 +1,220 @@
+"""How much load the 10-pod testbed holds, and what HAProxy and the fault proxy add to latency.
+
+Starts its own testbed (the profile's replicas, default 10) in a temporary run directory, then:
+1. latency of sequential requests straight to a pod vs through HAProxy, and of Redis GETs
+   straight to Redis vs through the fault proxy (medians, p95, ratios);
+2. Locust (headless, on this machine) at increasing request rates: the highest rate whose p95
+   stays under twice the low-load p95 with under 1 % failures and the rate actually reached.
+Prints figures; asserts nothing. Stops the testbed whatever happens.
+
+    .venv/bin/python benchmarks/testbed_throughput.py [--rates 50,200,400,600,700] [--step 15]
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import os
+import resource
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+import redis
+
+from testbed import lifecycle
+from testbed.client import TestbedClient
+from testbed.rundir import RunDir
+
+LOW_LOAD_RPS = 50.0
+RATE_PER_USER = 5.0
+"""Each Locust user paces itself to this many requests per second (constant_throughput)."""
+MAX_FAILURE_SHARE = 0.01
+MIN_REACHED_SHARE = 0.95
+SEQUENTIAL_SAMPLES = 300
+ENTITIES = 1000
+
+LOCUSTFILE = """
+import os
+import resource
+import random
+
+from locust import FastHttpUser, constant_throughput, task
+
+
+class Predict(FastHttpUser):
+    wait_time = constant_throughput(float(os.environ["BENCH_RATE_PER_USER"]))
+
+    @task
+    def predict(self):
+        entity = str(random.randint(1, int(os.environ["BENCH_ENTITIES"])))
+        self.client.post("/predict", json={"entity_id": entity}, name="/predict")
+"""
+
+
+@dataclass(frozen=True)
+class Step:
+    target: float
+    reached: float
+    requests: float
+    p50_ms: float
+    p95_ms: float
+    failures: float
+
+
+def cpu_seconds(run_dir: RunDir) -> dict[str, float]:
+    """CPU time used so far by each kind of testbed process (pods summed), plus Locust (our children)."""
+    ticks = os.sysconf("SC_CLK_TCK")
+    used: dict[str, float] = {}
+    for record in run_dir.processes():
+        try:
+            fields = Path(f"/proc/{record.pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        kind = "pods" if record.name.startswith("pod-") else record.name
+        used[kind] = used.get(kind, 0.0) + (int(fields[11]) + int(fields[12])) / ticks
+    children = resource.getrusage(resource.RUSAGE_CHILDREN)
+    used["locust"] = children.ru_utime + children.ru_stime
+    return used
+
+
+def quantile(samples: list[float], q: float) -> float:
+    ordered = sorted(samples)
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
+
+
+def time_http(url: str, n: int) -> list[float]:
+    times = []
+    with httpx.Client(timeout=5.0) as client:
+        for i in range(n):
+            start = time.perf_counter()
+            client.post(url, json={"entity_id": str(i % ENTITIES + 1)}).raise_for_status()
+            times.append(time.perf_counter() - start)
+    return times
+
+
+def time_redis(url: str, n: int) -> list[float]:
+    client = redis.Redis.from_url(url, socket_timeout=5.0)
+    client.ping()
+    times = []
+    for _ in range(n):
+        start = time.perf_counter()
+        client.get("chaoslab:benchmark")
+        times.append(time.perf_counter() - start)
+    client.close()
+    return times
+
+
+def locust_step(host: str, rps: float, seconds: int, workdir: Path) -> Step:
+    users = max(1, round(rps / RATE_PER_USER))
+    locustfile = workdir / "locustfile.py"
+    locustfile.write_text(LOCUSTFILE)
+    prefix = workdir / f"step-{int(rps)}"
+    env = {**os.environ, "BENCH_RATE_PER_USER": str(rps / users), "BENCH_ENTITIES": str(ENTITIES)}
+    command = [
+        sys.executable, "-m", "locust", "-f", str(locustfile), "--headless", "--host", host,
+        "-u", str(users), "-r", str(users), "-t", f"{seconds}s", "--csv", str(prefix),
+        "--only-summary", "--exit-code-on-error", "0", "--loglevel", "WARNING",
+    ]  # fmt: skip
+    subprocess.run(command, env=env, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    with (prefix.parent / f"{prefix.name}_stats.csv").open() as f:
+        row = next(r for r in csv.DictReader(f) if r["Name"] == "Aggregated")
+    count = float(row["Request Count"])
+    return Step(
+        target=rps,
+        reached=float(row["Requests/s"]),
+        requests=count,
+        p50_ms=float(row["50%"]),
+        p95_ms=float(row["95%"]),
+        failures=float(row["Failure Count"]) / count if count else 1.0,
+    )
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument(
+        "--rates", default="200,300,400,500,600,700,800", help="request rates to try, ascending"
+    )
+    parser.add_argument("--step", type=int, default=15, help="seconds per rate")
+    args = parser.parse_args()
+    rates = [float(r) for r in args.rates.split(",")]
+    with tempfile.TemporaryDirectory(prefix="chaoslab-bench-") as tmp:
+        run_dir = RunDir(Path(tmp) / "testbed")
+        started = time.monotonic()
+        plan = lifecycle.start(run_dir, lifecycle.UpOptions())
+        try:
+            print(f"testbed up with {len(plan.ports.pods)} pods in {time.monotonic() - started:.1f} s")
+            with TestbedClient(run_dir) as client:
+                report_overheads(client)
+                report_throughput(client.urls.service, rates, args.step, Path(tmp), run_dir)
+        finally:
+            lifecycle.stop(run_dir)
+    return 0
+
+
+def report_overheads(client: TestbedClient) -> None:
+    pod_port = client.plan.ports.pods[0]
+    direct = time_http(client.plan.url(pod_port, "/predict"), SEQUENTIAL_SAMPLES)
+    balanced = time_http(client.urls.service + "/predict", SEQUENTIAL_SAMPLES)
+    redis_direct = time_redis(client.urls.redis_direct, SEQUENTIAL_SAMPLES)
+    redis_proxied = time_redis(client.urls.feature_store, SEQUENTIAL_SAMPLES)
+    print(f"\nsequential latency, {SEQUENTIAL_SAMPLES} requests each (median / p95, ms):")
+    for name, samples in (
+        ("pod direct", direct),
+        ("through HAProxy", balanced),
+        ("Redis direct", redis_direct),
+        ("Redis through fault proxy", redis_proxied),
+    ):
+        print(f"  {name:<27} {statistics.median(samples) * 1e3:7.2f} / {quantile(samples, 0.95) * 1e3:7.2f}")
+    median_ratio = statistics.median(balanced) / statistics.median(direct)
+    p95_ratio = quantile(balanced, 0.95) / quantile(direct, 0.95)
+    print(f"  ratio HAProxy / direct pod:        median {median_ratio:.3f}, p95 {p95_ratio:.3f}")
+    print(
+        f"  ratio proxied / direct Redis GET:  median "
+        f"{statistics.median(redis_proxied) / statistics.median(redis_direct):.3f}"
+        f" (+{(statistics.median(redis_proxied) - statistics.median(redis_direct)) * 1e3:.2f} ms)"
+    )
+
+
+def report_throughput(host: str, rates: list[float], seconds: int, workdir: Path, run_dir: RunDir) -> None:
+    low = locust_step(host, LOW_LOAD_RPS, seconds, workdir)
+    limit = 2 * low.p95_ms
+    print(f"\nLocust, {seconds} s per rate; low load {LOW_LOAD_RPS:g} rps:", end=" ")
+    print(f"p95 {low.p95_ms:g} ms -> limit {limit:g} ms")
+    print(f"  {'target rps':>10} {'reached':>8} {'p50 ms':>7} {'p95 ms':>7} {'failures':>8}  holds")
+    best = 0.0
+    cpu: dict[str, float] = {}
+    requests = 0.0
+    for rps in rates:
+        before = cpu_seconds(run_dir)
+        step = locust_step(host, rps, seconds, workdir)
+        after = cpu_seconds(run_dir)
+        for kind, used in after.items():
+            cpu[kind] = cpu.get(kind, 0.0) + used - before.get(kind, 0.0)
+        requests += step.requests
+        holds = (
+            step.p95_ms < limit
+            and step.failures < MAX_FAILURE_SHARE
+            and step.reached >= MIN_REACHED_SHARE * step.target
+        )
+        print(
+            f"  {step.target:10.0f} {step.reached:8.1f} {step.p50_ms:7.0f} {step.p95_ms:7.0f}"
+            f" {step.failures:8.2%}  {'yes' if holds else 'no'}"
+        )
+        if not holds:
+            break
+        best = step.reached
+    print(
+        f"\nhighest rate held (p95 < 2 x low-load p95, < 1 % failures): {best:.0f} requests/s (target >= 600)"
+    )
+
+
+if __name__ == "__main__":
+    sys.exit(main())
