@@ -10,6 +10,7 @@ from rich.console import Console
 
 from chaos._cli import err_console, reports_errors
 from chaos.validation import validate_paths
+from testbed.cli import app as testbed_app
 
 app = typer.Typer(
     name="chaoslab",
@@ -17,6 +18,7 @@ app = typer.Typer(
     no_args_is_help=True,
     pretty_exceptions_enable=False,
 )
+app.add_typer(testbed_app, name="testbed")
 console = Console(highlight=False)
 
 
