@@ -33,7 +33,7 @@ from testbed.config import write_json
 from testbed.daemon_api import daemon_app
 from testbed.haproxy import haproxy_config, server_states
 from testbed.http import ControlServer
-from testbed.prometheus import pod_targets, prometheus_config, testbed_rules
+from testbed.prometheus import alert_names, load_rules, pod_targets, prometheus_config
 from testbed.replicaset import Pod, PodTemplate, ReplicaSet, Start
 from testbed.rundir import DAEMON, RunDir
 from testbed.supervisor import PodMetrics, Supervisor
@@ -293,7 +293,7 @@ class Daemon:
         plan = self.plan
         rule_files = []
         if plan.rules_path is not None:
-            rules = testbed_rules(plan.rules_path, plan.overrides.alert_for)
+            rules = load_rules(plan.rules_path, plan.overrides.alert_for)
             self.rules = [
                 str(r["alert"]) for g in rules["groups"] for r in g.get("rules", []) if "alert" in r
             ]

@@ -68,7 +68,7 @@ def pod_targets(
     ]
 
 
-def testbed_rules(path: Path, alert_for: float | None = None) -> dict[str, Any]:
+def load_rules(path: Path, alert_for: float | None = None) -> dict[str, Any]:
     """The rule groups of a rules file (plain Prometheus format or a PrometheusRule object).
 
     With `alert_for`, every alert's `for:` becomes that duration (a shorter `for` for short runs).
