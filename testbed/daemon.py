@@ -294,9 +294,7 @@ class Daemon:
         rule_files = []
         if plan.rules_path is not None:
             rules = load_rules(plan.rules_path, plan.overrides.alert_for)
-            self.rules = [
-                str(r["alert"]) for g in rules["groups"] for r in g.get("rules", []) if "alert" in r
-            ]
+            self.rules = alert_names(rules)
             rules_file = self.run_dir.file("alert-rules.yml")
             rules_file.write_text(yaml.safe_dump(rules, sort_keys=False))
             rule_files.append(rules_file)
