@@ -39,6 +39,8 @@ DEFAULT_USERS = 40
 DEFAULT_ARRIVAL = "closed"
 DEFAULT_TIMEOUT = 2.0
 
+MAX_SPAWN_RATE = 100.0  # users per second; Locust warns that faster spawning may cause issues
+
 _PHASE_NAME = re.compile(r"[a-z][a-z0-9_-]*")
 _DURATION_PART = re.compile(r"(\d+(?:\.\d*)?|\.\d+)(ns|us|µs|ms|s|m|h)")
 _DURATION_UNITS = {"ns": 1e-9, "us": 1e-6, "µs": 1e-6, "ms": 1e-3, "s": 1.0, "m": 60.0, "h": 3600.0}
@@ -139,8 +141,9 @@ class LoadPlan:
 
     @property
     def spawn_rate(self) -> float:
-        """Users started per second: all of them within one pacing period, evenly staggered."""
-        return self.rps
+        """Users started per second: all within one pacing period (evenly staggered), but no faster
+        than Locust starts users without warning."""
+        return min(self.rps, MAX_SPAWN_RATE)
 
     def rate_of(self, phase: Phase) -> float:
         return self.rps if phase.rps is None else phase.rps

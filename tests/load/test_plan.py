@@ -10,6 +10,7 @@ from _plan import (
     DEFAULT_RPS,
     DEFAULT_TIMEOUT,
     DEFAULT_USERS,
+    MAX_SPAWN_RATE,
     LoadPlan,
     Phase,
     PlanError,
@@ -35,6 +36,12 @@ def test_users_are_paced_so_that_together_they_make_the_rate() -> None:
     plan = three_phases()
     assert plan.period == pytest.approx(0.2)
     assert plan.users / plan.period == pytest.approx(plan.rps)
+
+
+def test_users_start_within_one_period_unless_that_is_faster_than_locust_spawns_well() -> None:
+    slow = LoadPlan((Phase("a", 1.0),), rps=20.0, users=4)
+    assert slow.users / slow.spawn_rate == pytest.approx(slow.period)
+    assert three_phases().spawn_rate == MAX_SPAWN_RATE < three_phases().rps
 
 
 def test_each_phase_runs_at_its_rate_until_its_end() -> None:
