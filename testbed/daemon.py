@@ -36,7 +36,7 @@ from testbed.http import ControlServer
 from testbed.prometheus import alert_names, load_rules, pod_targets, prometheus_config
 from testbed.replicaset import Pod, PodTemplate, ReplicaSet, Start
 from testbed.rundir import DAEMON, RunDir
-from testbed.supervisor import PodMetrics, Supervisor
+from testbed.supervisor import PodMetrics, ProcessMetrics, Supervisor
 
 log = logging.getLogger(__name__)
 
@@ -66,6 +66,7 @@ class Daemon:
         self.plan = run_dir.plan()
         self.profile = self.plan.profile()
         self.registry = CollectorRegistry()
+        self.registry.register(ProcessMetrics(run_dir.processes))
         self.supervisor: Supervisor | None = None
         self.phase = "starting"
         self.error = ""

@@ -258,5 +258,20 @@ class PodMetrics(Collector):
             yield family
 
 
+class ProcessMetrics(Collector):
+    """Whether each process the testbed started runs: Redis has no exporter, so it is seen here."""
+
+    def __init__(self, records: Callable[[], list[processes.ProcessRecord]]) -> None:
+        self._records = records
+
+    def collect(self) -> Iterator[Metric]:
+        up = GaugeMetricFamily("testbed_process_up", "1 while a testbed process runs", labels=["component"])
+        for record in self._records():
+            component = "pod" if record.name.startswith("pod-") else record.name
+            if component != "pod":
+                up.add_metric([component], float(processes.is_alive(record)))
+        yield up
+
+
 def _record_name(pod: str) -> str:
     return f"pod-{pod}"

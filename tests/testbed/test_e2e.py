@@ -126,6 +126,11 @@ def test_a_request_through_haproxy_gets_features_from_redis_through_the_proxy(te
     assert pods == {p["name"] for p in testbed.pods()}
     jobs = {s["metric"]["job"] for s in series}
     assert jobs == {"ml-prediction-service", "haproxy", "fault-proxy", "testbed-supervisor", "prometheus"}
+    poll(
+        "Redis (no exporter of its own) is seen through the supervisor",
+        lambda: [s["value"][1] for s in prom.custom_query('testbed_process_up{component="redis"}')] == ["1"],
+        5,
+    )
 
 
 def test_pod_kill_is_seen_by_haproxy_within_inter_x_fall_and_the_pod_is_recreated(
