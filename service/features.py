@@ -83,7 +83,8 @@ class FeatureResolver:
             return self._fallback(entity_id, REASON_BREAKER_OPEN)
         start = self._clock()
         try:
-            stored = await asyncio.wait_for(self.store.fetch(entity_id), self.timeout)
+            async with asyncio.timeout(self.timeout):
+                stored = await self.store.fetch(entity_id)
             if stored is not None:
                 self._check_complete(entity_id, stored)
         except (TimeoutError, redis.TimeoutError):

@@ -108,7 +108,8 @@ class Predictor:
         if lookup.source != SOURCE_DEFAULTS:
             model = self.artifacts.models[self.version]
             try:
-                proba = (await asyncio.wait_for(self.primary.apredict_proba(x), self.model_deadline))[0]
+                async with asyncio.timeout(self.model_deadline):
+                    proba = (await self.primary.apredict_proba(x))[0]
             except TimeoutError:
                 reason, model = REASON_MODEL_TIMEOUT, self._fallback
             except InjectedModelError:
