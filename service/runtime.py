@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import math
 import random
 import signal
 import time
@@ -172,7 +173,7 @@ def run(settings: ServeSettings) -> None:
         log_config=None,
         access_log=False,
         lifespan="on",
-        timeout_graceful_shutdown=int(settings.profile.service.request_timeout + SHUTDOWN_GRACE + 0.999),
+        timeout_graceful_shutdown=math.ceil(settings.profile.service.request_timeout + SHUTDOWN_GRACE),
     )
     server = uvicorn.Server(config)
     for sig in (signal.SIGTERM, signal.SIGINT):
