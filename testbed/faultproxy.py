@@ -323,6 +323,9 @@ class _Pipe:
                     metrics.lost.labels(self.direction).inc()
                     await proxy.wait_for_change(next(waits))
                 await self._write(chunk)
+            except (ConnectionError, OSError):
+                self.link.close()  # the receiving side is gone: end both directions
+                return
             finally:
                 self.in_flight -= 1
                 self.queue.task_done()
