@@ -166,6 +166,10 @@ class LoadRun:
         plan = plan_for(source)
         record_dir = record_dir.resolve()
         record_dir.mkdir(parents=True, exist_ok=True)
+        if any(record_dir.glob(_records.PART_GLOB)):
+            raise LoadError(
+                f"{record_dir} already holds request records; give each load run its own directory"
+            )
         command = locust_command(host, record_dir, processes, python)
         env = locust_environment(plan, record_dir, seed)
         with (record_dir / LOG_NAME).open("ab") as log_file:

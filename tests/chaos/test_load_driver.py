@@ -136,6 +136,13 @@ def test_a_locust_that_ends_before_starting_the_test_is_reported(tmp_path: Path)
     run.stop()
 
 
+def test_a_record_directory_is_used_by_one_run_only(tmp_path: Path) -> None:
+    (tmp_path / "requests-host-1.csv").write_text("")
+    with pytest.raises(LoadError, match="already holds request records"):
+        LoadRun.start("http://127.0.0.1:9", tmp_path, PLAN)
+    assert not (tmp_path / "locust.log").exists()  # nothing was started
+
+
 def test_waiting_for_the_start_gives_up_at_its_deadline(tmp_path: Path) -> None:
     now = [0.0]
 
