@@ -128,79 +128,65 @@ def parse_manifest(data: object, file: str, problems: list[Problem]) -> ChaosMan
     meta.finish()
     spec = doc.section("spec")
     manifest: ChaosManifest | None = None
-    if kind == "PodChaos":
-        manifest = _pod_chaos(spec, name, namespace, data, file)
-    elif kind == "NetworkChaos":
-        manifest = _network_chaos(spec, name, namespace, data, file)
+    if kind in ("PodChaos", "NetworkChaos"):
+        pod = kind == "PodChaos"
+        action = spec.text("action", choices=POD_ACTIONS if pod else NETWORK_ACTIONS)
+        mode, value = _mode_and_value(spec)
+        manifest = ChaosManifest(
+            kind=kind,
+            name=name,
+            namespace=namespace,
+            action=action,
+            mode=mode,
+            value=value,
+            selector=parse_selector(spec.section("selector")),
+            duration=spec.duration("duration", positive=True) if spec.has("duration") else None,
+            source=file,
+            document=data if isinstance(data, dict) else {},
+            **(_pod_fields(spec, action) if pod else _network_fields(spec, action)),
+        )
     spec.finish()
     doc.finish()
     return manifest
 
 
-def _common(spec: Fields) -> tuple[str, str | None, Selector, float | None]:
-    mode = spec.text("mode", choices=MODES)
-    value = spec.text("value", default=None) or None
-    if mode in MODES:
-        problem = check_mode(mode, value)
-        if problem:
-            spec.problem("value", value, problem)
-    selector = parse_selector(spec.section("selector"))
-    duration = spec.duration("duration", positive=True) if spec.has("duration") else None
-    return mode, value, selector, duration
+def _mode_and_value(f: Fields) -> tuple[str, str | None]:
+    """`mode` and `value`, checked together as the controller checks them."""
+    mode = f.text("mode", choices=MODES)
+    value = f.text("value", default=None) or None
+    problem = check_mode(mode, value) if mode in MODES else None
+    if problem:
+        f.problem("value", value, problem)
+    return mode, value
 
 
-def _pod_chaos(spec: Fields, name: str, namespace: str, data: object, file: str) -> ChaosManifest:
-    action = spec.text("action", choices=POD_ACTIONS)
-    mode, value, selector, duration = _common(spec)
-    grace = spec.integer("gracePeriod", default=0, minimum=0)
+def _pod_fields(spec: Fields, action: str) -> dict[str, Any]:
+    """What PodChaos adds to the common fields."""
     containers = tuple(spec.strings("containerNames", default=None))
     if action == "container-kill" and not containers:
         spec.problem("containerNames", None, "is required for action container-kill")
-    return ChaosManifest(
-        kind="PodChaos",
-        name=name,
-        namespace=namespace,
-        action=action,
-        mode=mode,
-        value=value,
-        selector=selector,
-        duration=duration,
-        source=file,
-        document=data if isinstance(data, dict) else {},
-        grace_period=grace,
-        container_names=containers,
-    )
+    return {
+        "grace_period": spec.integer("gracePeriod", default=0, minimum=0),
+        "container_names": containers,
+    }
 
 
-def _network_chaos(spec: Fields, name: str, namespace: str, data: object, file: str) -> ChaosManifest:
-    action = spec.text("action", choices=NETWORK_ACTIONS)
-    mode, value, selector, duration = _common(spec)
-    direction = spec.text("direction", default="to", choices=DIRECTIONS)
+def _network_fields(spec: Fields, action: str) -> dict[str, Any]:
+    """What NetworkChaos adds to the common fields."""
     delay = _delay(spec.section("delay")) if spec.has("delay") else None
     loss = _loss(spec.section("loss")) if spec.has("loss") else None
-    target = _target(spec.section("target")) if spec.has("target") else None
     if action == "delay" and delay is None:
         spec.problem("delay", None, "is required for action delay")
     if action == "loss" and loss is None:
         spec.problem("loss", None, "is required for action loss")
     if action == "partition" and (delay or loss):
         spec.problem("action", action, "partition takes no delay or loss settings")
-    return ChaosManifest(
-        kind="NetworkChaos",
-        name=name,
-        namespace=namespace,
-        action=action,
-        mode=mode,
-        value=value,
-        selector=selector,
-        duration=duration,
-        source=file,
-        document=data if isinstance(data, dict) else {},
-        direction=direction,
-        delay=delay,
-        loss=loss,
-        target=target,
-    )
+    return {
+        "direction": spec.text("direction", default="to", choices=DIRECTIONS),
+        "delay": delay,
+        "loss": loss,
+        "target": _target(spec.section("target")) if spec.has("target") else None,
+    }
 
 
 def parse_selector(f: Fields) -> Selector:
@@ -230,13 +216,10 @@ def _loss(f: Fields) -> Loss:
 
 
 def _target(f: Fields) -> Target:
-    mode = f.text("mode", choices=MODES)
-    value = f.text("value", default=None) or None
-    if mode in MODES and check_mode(mode, value):
-        f.problem("value", value, str(check_mode(mode, value)))
-    selector = parse_selector(f.section("selector"))
+    mode, value = _mode_and_value(f)
+    target = Target(mode, value, parse_selector(f.section("selector")))
     f.finish()
-    return Target(mode, value, selector)
+    return target
 
 
 def _netem_time(f: Fields, key: str, required: bool) -> float:
