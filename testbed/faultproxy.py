@@ -16,7 +16,8 @@ import logging
 import random
 import socket
 import struct
-from collections.abc import Iterator
+from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
@@ -158,7 +159,10 @@ class FaultProxy:
 
     # -- server ------------------------------------------------------------------------------
     async def start(self) -> None:
-        self._server = await asyncio.start_server(self._accept, self.host, self.port, reuse_address=True)
+        loop = asyncio.get_running_loop()
+        self._server = await loop.create_server(
+            lambda: _Side(self._accept), self.host, self.port, reuse_address=True
+        )
         if self.port == 0:
             self.port = self._server.sockets[0].getsockname()[1]
         log.info("fault proxy on %s:%d -> %s:%d", self.host, self.port, *self.upstream)
@@ -172,17 +176,19 @@ class FaultProxy:
             await self._server.wait_closed()
             self._server = None
 
-    async def _accept(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    def _accept(self, client: _Side) -> _Link | None:
+        """A client connected: refuse it, or open a link that connects upstream."""
         if self.refusing:
             self.metrics.connections.labels("refused").inc()
-            _reset(writer)
-            return
-        link = _Link(self, reader, writer)
+            client.reset()
+            return None
+        link = _Link(self, client)
         self._links.add(link)
         self.metrics.active.inc()
-        try:
-            await link.run()
-        finally:
+        return link
+
+    def _closed(self, link: _Link) -> None:
+        if link in self._links:
             self._links.discard(link)
             self.metrics.active.dec()
 
@@ -207,139 +213,184 @@ class FaultProxy:
         return random.Random(self._rng.getrandbits(64))
 
 
+class _Side(asyncio.Protocol):
+    """One socket of a link: the client's, or the upstream's."""
+
+    def __init__(self, on_connect: Callable[[_Side], _Link | None] | None = None, link: _Link | None = None):
+        self._on_connect = on_connect
+        self.link = link
+        self.transport: asyncio.Transport | None = None
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        assert isinstance(transport, asyncio.Transport)
+        self.transport = transport
+        if self._on_connect is not None:
+            transport.pause_reading()
+            self.link = self._on_connect(self)
+
+    def data_received(self, data: bytes) -> None:
+        if self.link is not None:
+            self.link.received(self, data)
+
+    def eof_received(self) -> bool:
+        if self.link is not None:
+            self.link.eof(self)
+        return True
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        if self.link is not None:
+            self.link.close()
+
+    def pause_writing(self) -> None:
+        if self.link is not None:
+            self.link.throttle(self, pause=True)
+
+    def resume_writing(self) -> None:
+        if self.link is not None:
+            self.link.throttle(self, pause=False)
+
+    def write(self, data: bytes) -> None:
+        if self.transport is not None and not self.transport.is_closing():
+            self.transport.write(data)
+
+    def write_eof(self) -> None:
+        if self.transport is not None and not self.transport.is_closing() and self.transport.can_write_eof():
+            self.transport.write_eof()
+
+    def reset(self) -> None:
+        """Close with RST (SO_LINGER 0), as a REJECT --reject-with tcp-reset would."""
+        if self.transport is None:
+            return
+        sock = self.transport.get_extra_info("socket")
+        if sock is not None:
+            with contextlib.suppress(OSError):
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        self.transport.abort()
+
+    def close(self) -> None:
+        if self.transport is not None:
+            self.transport.close()
+
+
 class _Link:
-    """One client connection and its upstream connection."""
+    """A client connection and its upstream connection; bytes cross through the faults in order."""
 
-    def __init__(self, proxy: FaultProxy, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    def __init__(self, proxy: FaultProxy, client: _Side) -> None:
         self.proxy = proxy
-        self.client = (reader, writer)
-        self.upstream: tuple[asyncio.StreamReader, asyncio.StreamWriter] | None = None
-        self.rng = proxy.new_rng()
-        self._tasks: list[asyncio.Task[None]] = []
-        self._reset = False
+        self.client = client
+        self.upstream = _Side(link=self)
+        rng = proxy.new_rng()
+        self._delays = {d: DelaySampler(rng) for d in (TO_STORE, FROM_STORE)}
+        self._losses = {d: LossSampler(rng) for d in (TO_STORE, FROM_STORE)}
+        self._queues: dict[str, deque[tuple[float, bytes]]] = {d: deque() for d in (TO_STORE, FROM_STORE)}
+        self._senders: dict[str, asyncio.Task[None]] = {}
+        self._eof: set[str] = set()
+        self._closed = False
+        self._connecting = asyncio.create_task(self._connect())
 
-    async def run(self) -> None:
-        metrics = self.proxy.metrics
+    # -- set-up ------------------------------------------------------------------------------
+    async def _connect(self) -> None:
+        metrics, loop = self.proxy.metrics, asyncio.get_running_loop()
         try:
-            await self._establish()
-            self.upstream = await asyncio.open_connection(*self.proxy.upstream)
+            await self._handshake()
+            await loop.create_connection(lambda: self.upstream, *self.proxy.upstream)
         except ConnectionReset:
             metrics.connections.labels("reset").inc()
-            _reset(self.client[1])
+            self.reset()
             return
         except OSError as exc:
             log.warning("upstream %s:%d unreachable: %s", *self.proxy.upstream, exc)
             metrics.upstream_errors.inc()
             metrics.connections.labels("upstream_error").inc()
-            _reset(self.client[1])
+            self.reset()
             return
         metrics.connections.labels("forwarded").inc()
-        up_reader, up_writer = self.upstream
-        self._tasks = [
-            asyncio.create_task(_Pipe(self, TO_STORE, self.client[0], up_writer).run()),
-            asyncio.create_task(_Pipe(self, FROM_STORE, up_reader, self.client[1]).run()),
-        ]
-        await asyncio.wait(self._tasks, return_when=asyncio.FIRST_COMPLETED)
-        self.close()
-        await asyncio.gather(*self._tasks, return_exceptions=True)
+        if self.client.transport is not None and not self.client.transport.is_closing():
+            self.client.transport.resume_reading()
 
-    async def _establish(self) -> None:
+    async def _handshake(self) -> None:
         """Emulate the handshake: a lost SYN (or SYN-ACK) is retried after 1 s, 2 s, 4 s..."""
-        losses = {d: LossSampler(self.rng) for d in (TO_STORE, FROM_STORE)}
         waits = retransmission_delays(SYN_RTO)
         while True:
-            if self.proxy.refusing or self._reset:
+            if self.proxy.refusing or self._closed:
                 raise ConnectionReset
-            if not any(self.proxy.transmission_lost(d, s) for d, s in losses.items()):
+            if not any(self.proxy.transmission_lost(d, s) for d, s in self._losses.items()):
                 return
             await self.proxy.wait_for_change(next(waits))
 
-    def reset(self) -> None:
-        self._reset = True
-        _reset(self.client[1])
-        if self.upstream is not None:
-            _reset(self.upstream[1])
-        for task in self._tasks:
-            task.cancel()
+    # -- forwarding --------------------------------------------------------------------------
+    def _route(self, side: _Side) -> tuple[str, _Side]:
+        """The direction of bytes arriving on `side`, and the side they leave by."""
+        return (TO_STORE, self.upstream) if side is self.client else (FROM_STORE, self.client)
 
-    def close(self) -> None:
-        for task in self._tasks:
-            task.cancel()
-        for writer in self._writers():
-            writer.close()
+    def received(self, side: _Side, data: bytes) -> None:
+        direction, out = self._route(side)
+        queue = self._queues[direction]
+        if not queue and self.proxy.effect(direction).idle:
+            self._count(direction, data)
+            out.write(data)
+            return
+        release_at = asyncio.get_running_loop().time() + self.proxy.draw_delay(
+            direction, self._delays[direction]
+        )
+        queue.append((release_at, data))
+        if direction not in self._senders:
+            self._senders[direction] = asyncio.create_task(self._send(direction, out))
 
-    def _writers(self) -> Iterator[asyncio.StreamWriter]:
-        yield self.client[1]
-        if self.upstream is not None:
-            yield self.upstream[1]
-
-
-class _Pipe:
-    """One direction of a link: reads chunks, holds each as the faults say, writes them in order."""
-
-    def __init__(
-        self, link: _Link, direction: str, reader: asyncio.StreamReader, writer: asyncio.StreamWriter
-    ) -> None:
-        self.link, self.direction = link, direction
-        self.reader, self.writer = reader, writer
-        self.delays = DelaySampler(link.rng)
-        self.losses = LossSampler(link.rng)
-        self.queue: asyncio.Queue[tuple[float, bytes]] = asyncio.Queue()
-        self.in_flight = 0
-
-    async def run(self) -> None:
-        proxy = self.link.proxy
-        loop = asyncio.get_running_loop()
-        sender = asyncio.create_task(self._send())
+    async def _send(self, direction: str, out: _Side) -> None:
+        proxy, queue, loop = self.proxy, self._queues[direction], asyncio.get_running_loop()
         try:
-            while True:
-                chunk = await self.reader.read(CHUNK_BYTES)
-                if not chunk:
-                    break
-                if self.in_flight == 0 and proxy.effect(self.direction).idle:
-                    await self._write(chunk)
-                    continue
-                self.in_flight += 1
-                self.queue.put_nowait((loop.time() + proxy.draw_delay(self.direction, self.delays), chunk))
-            await self.queue.join()
-            if self.writer.can_write_eof():
-                self.writer.write_eof()
-        except (ConnectionError, OSError):
-            pass
-        finally:
-            sender.cancel()
-
-    async def _send(self) -> None:
-        proxy, loop, metrics = self.link.proxy, asyncio.get_running_loop(), self.link.proxy.metrics
-        while True:
-            release_at, chunk = await self.queue.get()
-            try:
+            while queue:
+                release_at, data = queue[0]
                 held = release_at - loop.time()
-                metrics.delay.labels(self.direction).observe(max(0.0, held))
+                proxy.metrics.delay.labels(direction).observe(max(0.0, held))
                 if held > 0:
                     await asyncio.sleep(held)
                 waits = retransmission_delays(SEGMENT_RTO)
-                while proxy.transmission_lost(self.direction, self.losses):
-                    metrics.lost.labels(self.direction).inc()
+                while proxy.transmission_lost(direction, self._losses[direction]):
+                    proxy.metrics.lost.labels(direction).inc()
                     await proxy.wait_for_change(next(waits))
-                await self._write(chunk)
-            except (ConnectionError, OSError):
-                self.link.close()  # the receiving side is gone: end both directions
-                return
-            finally:
-                self.in_flight -= 1
-                self.queue.task_done()
+                queue.popleft()
+                self._count(direction, data)
+                out.write(data)
+            if direction in self._eof:
+                out.write_eof()
+        finally:
+            self._senders.pop(direction, None)
 
-    async def _write(self, chunk: bytes) -> None:
-        self.writer.write(chunk)
-        self.link.proxy.metrics.bytes.labels(self.direction).inc(len(chunk))
-        await self.writer.drain()
+    def eof(self, side: _Side) -> None:
+        direction, out = self._route(side)
+        self._eof.add(direction)
+        if not self._queues[direction]:
+            out.write_eof()
+        if len(self._eof) == 2 and not any(self._queues.values()):
+            self.close()
 
+    def throttle(self, side: _Side, pause: bool) -> None:
+        """`side` cannot take more bytes for now: stop (or resume) reading from the other side."""
+        other = self.client if side is self.upstream else self.upstream
+        if other.transport is None or other.transport.is_closing():
+            return
+        if pause:
+            other.transport.pause_reading()
+        else:
+            other.transport.resume_reading()
 
-def _reset(writer: asyncio.StreamWriter) -> None:
-    """Close with RST (SO_LINGER 0), as a REJECT --reject-with tcp-reset would."""
-    sock = writer.get_extra_info("socket")
-    if sock is not None:
-        with contextlib.suppress(OSError):
-            sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
-    writer.transport.abort()
+    def _count(self, direction: str, data: bytes) -> None:
+        self.proxy.metrics.bytes.labels(direction).inc(len(data))
+
+    # -- ending ------------------------------------------------------------------------------
+    def reset(self) -> None:
+        self.client.reset()
+        self.upstream.reset()
+        self.close()
+
+    def close(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        for task in [self._connecting, *self._senders.values()]:
+            task.cancel()
+        self.client.close()
+        self.upstream.close()
+        self.proxy._closed(self)
