@@ -35,7 +35,6 @@ from testbed.faults import (
 
 log = logging.getLogger(__name__)
 
-CHUNK_BYTES = 65536
 TO_STORE = "from"
 """Requests flow from the pods to the store: the store's ingress ("from" in netem terms here)."""
 FROM_STORE = "to"
