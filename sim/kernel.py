@@ -131,21 +131,30 @@ def run_requests(
     quiet = [True] * n  # breaker closed, nothing counted or pending: successes need no bookkeeping
     open_until = [0.0] * n  # breaker open until then: no need to ask it
 
-    # who sends next: the load generator's users, each waiting for its answer before the next
-    # request. closed: constant pacing (Locust `constant_pacing`); poisson: each user follows its own
-    # Poisson schedule and starts overdue requests as soon as the previous one ends (load/_pacing.py).
-    # Users start evenly spread over one period. Closed users sit in a time-sorted pair of lists read
-    # from `head` (almost every new entry is the latest so far and is appended; ties: first in, first
-    # out); Poisson users in a heap.
+    # who sends next: the load generator's users, each waiting for its answer before its next
+    # request (load/_pacing.py).
+    # closed: constant pacing (Locust `constant_pacing`), users started evenly over one period. They
+    #   sit in a time-sorted pair of lists read from `head`: almost every new entry is the latest so
+    #   far and is appended; the others are inserted in order (ties: first in, first out).
+    # poisson: every user has its own Poisson schedule of rate 1 / period, stationary from t = 0, and
+    #   starts an overdue request as soon as its previous one ends. The users' schedules together are
+    #   one Poisson stream of rate `rps` whose points belong to uniformly drawn users, so the stream is
+    #   drawn in blocks; a point for a user still waiting becomes an overdue send in the `later` heap
+    #   (one per user at most, `backlog` counts the rest).
     users = load.users
     period = users / load.rps
     closed = load.arrival == "closed"
-    schedule = [u * period / users for u in range(users)]  # iteration start (closed), schedule (poisson)
+    schedule = [u * period / users for u in range(users)]  # closed: each user's iteration start
     tries = [0] * users
     due, who, head = list(schedule), list(range(users)), 0
-    heap = [(when, u) for u, when in enumerate(schedule)]
-    gaps: list[float] = rng.exponential(period, BLOCK).tolist() if not closed else []
+    busy = [0.0] * users  # poisson: when the user's last request ended (INF: an overdue send is queued)
+    backlog = [0] * users  # poisson: further overdue sends of the user
+    later: list[tuple[float, int]] = []
+    gap = 1.0 / load.rps
+    gaps: list[float] = rng.exponential(gap, BLOCK).tolist() if not closed else []
+    picks: list[int] = rng.integers(users, size=BLOCK).tolist() if not closed else []
     gi = 0
+    arrival = gaps[0] if gaps else INF
 
     send: list[float] = []
     begin: list[float] = []
@@ -157,7 +166,7 @@ def run_requests(
         finish.append,
         codes.append,
     )
-    heapreplace = heapq.heapreplace
+    heapreplace, heappush, heappop = heapq.heapreplace, heapq.heappush, heapq.heappop
 
     while True:
         if closed:
@@ -169,10 +178,31 @@ def run_requests(
             if head == COMPACT:  # keep the entry just taken: `due[-1]` must exist
                 del due[: head - 1], who[: head - 1]
                 head = 1
-        else:
-            t, uid = heap[0]
+        elif later and later[0][0] <= arrival:
+            t, uid = heappop(later)
             if t >= horizon:
                 break
+        else:
+            t = arrival
+            if t >= horizon:
+                break
+            uid = picks[gi]
+            gi += 1
+            if gi == BLOCK:
+                gaps, picks, gi = (
+                    rng.exponential(gap, BLOCK).tolist(),
+                    rng.integers(users, size=BLOCK).tolist(),
+                    0,
+                )
+            arrival = t + gaps[gi]
+            ready = busy[uid]
+            if ready > t:  # still waiting for its previous answer: this request is overdue
+                if ready == INF:
+                    backlog[uid] += 1
+                else:
+                    heappush(later, (ready, uid))
+                    busy[uid] = INF
+                continue
         while t >= next_change:
             _, kind, p = changes[ci]
             if kind == POD_DOWN:
@@ -311,25 +341,27 @@ def run_requests(
         # the user's next attempt: a retry at once, else its next iteration
         if retries and code & STATUS_MASK and tries[uid] < retries:
             tries[uid] += 1
-            nt = end
-        else:
-            if retries:
-                tries[uid] = 0
             if closed:
-                nt = schedule[uid] + period
-                if nt < end:
-                    nt = end
-                schedule[uid] = nt
+                _insert(due, who, head, end, uid)
             else:
-                nt = schedule[uid] = schedule[uid] + gaps[gi]
-                gi += 1
-                if gi == BLOCK:
-                    gaps, gi = rng.exponential(period, BLOCK).tolist(), 0
-                if nt < end:
-                    nt = end
+                heappush(later, (end, uid))
+                busy[uid] = INF
+            continue
+        if retries:
+            tries[uid] = 0
         if not closed:
-            heapreplace(heap, (nt, uid))
-        elif nt >= due[-1]:
+            if backlog[uid]:
+                backlog[uid] -= 1
+                heappush(later, (end, uid))
+                busy[uid] = INF
+            else:
+                busy[uid] = end
+            continue
+        nt = schedule[uid] + period
+        if nt < end:
+            nt = end
+        schedule[uid] = nt
+        if nt >= due[-1]:
             due.append(nt)
             who.append(uid)
         else:

@@ -15,7 +15,6 @@ from __future__ import annotations
 import math
 
 import numpy as np
-from scipy.signal import lfilter
 
 from sim.variates import BLOCK
 
@@ -26,16 +25,21 @@ class DelayDraws:
     def __init__(self, latency: float, jitter: float, correlation: float, rng: np.random.Generator) -> None:
         self.latency, self.jitter, self.rho = latency, jitter, correlation
         self._rng = rng
-        self._state = np.array([rng.standard_normal() * correlation])  # lfilter state: rho * z[-1]
+        self._z = float(rng.standard_normal())  # the draw before the first call, from the marginal
 
     def __call__(self, n: int = BLOCK) -> list[float]:
         if self.jitter == 0:
             return [self.latency] * n
         rho = self.rho
-        noise = self._rng.standard_normal(n)
-        z, self._state = lfilter([math.sqrt(1.0 - rho * rho)], [1.0, -rho], noise, zi=self._state)
-        delays = np.maximum(self.latency + self.jitter * z, 0.0)
-        return delays.tolist()  # type: ignore[no-any-return]
+        scale = math.sqrt(1.0 - rho * rho)
+        z, out = self._z, []
+        latency, jitter = self.latency, self.jitter
+        for e in self._rng.standard_normal(n).tolist():
+            z = rho * z + scale * e
+            delay = latency + jitter * z
+            out.append(delay if delay > 0.0 else 0.0)
+        self._z = z
+        return out
 
 
 class LossDraws:

@@ -73,8 +73,9 @@ class ReferenceModel:
         env, horizon = self.env, self.scenario.horizon
         period = self.load.users / self.load.rps
         client_timeout, retries = self.profile.client.timeout, self.profile.client.retries
-        yield env.timeout(first)
-        schedule = first
+        closed = self.load.arrival == "closed"
+        schedule = first if closed else float(self.rng.exponential(period))
+        yield env.timeout(schedule)
         while env.now < horizon:
             for _ in range(retries + 1):
                 if env.now >= horizon:
@@ -87,7 +88,7 @@ class ReferenceModel:
                 self._record(sent, started[0], float(env.now), code)
                 if code & oc.STATUS_MASK == oc.OK:
                     break
-            if self.load.arrival == "closed":
+            if closed:
                 schedule = max(schedule + period, float(env.now))
                 wake = schedule
             else:

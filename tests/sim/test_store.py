@@ -1,0 +1,67 @@
+"""Feature-store faults: netem-style delay, loss and partition, and what a call costs under them."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from sim.netem import DelayDraws, LossDraws
+from sim.scenario import StoreFault
+from sim.store import LOST, StoreFaults
+
+
+def lag1(x: np.ndarray) -> float:
+    return float(np.corrcoef(x[:-1], x[1:])[0, 1])
+
+
+def test_delay_is_normal_around_latency_with_the_given_correlation() -> None:
+    draws = DelayDraws(0.5, 0.1, 0.25, np.random.default_rng(0))
+    x = np.array(draws(50_000) + draws(50_000))  # across blocks the sequence continues
+    assert x.mean() == pytest.approx(0.5, abs=0.002)
+    assert x.std() == pytest.approx(0.1, rel=0.02)
+    assert lag1(x) == pytest.approx(0.25, abs=0.02)
+
+
+def test_delay_never_goes_below_zero() -> None:
+    x = np.array(DelayDraws(0.01, 0.1, 0.0, np.random.default_rng(0))(10_000))
+    assert x.min() == 0.0
+    assert (x == 0.0).mean() == pytest.approx(0.46, abs=0.02)  # P(N(0.01, 0.1) < 0)
+
+
+def test_delay_without_jitter_is_constant() -> None:
+    assert DelayDraws(0.2, 0.0, 0.5, np.random.default_rng(0))(5) == [0.2] * 5
+
+
+@pytest.mark.parametrize("rho", [0.0, 0.5])
+def test_loss_drops_its_share_with_the_given_correlation(rho: float) -> None:
+    draws = LossDraws(0.3, rho, np.random.default_rng(1))
+    x = np.array(draws(60_000) + draws(60_000), dtype=float)
+    assert x.mean() == pytest.approx(0.3, abs=0.01)
+    assert lag1(x) == pytest.approx(rho, abs=0.02)
+
+
+def test_total_loss_drops_everything() -> None:
+    assert all(LossDraws(1.0, 0.0, np.random.default_rng(0))(100))
+
+
+def test_calls_outside_the_fault_window_cost_their_base_latency() -> None:
+    store = StoreFaults((StoreFault("delay", 10.0, 5.0, latency=0.3),), 60.0, np.random.default_rng(0))
+    assert store.call_time(9.99, 0.002) == 0.002
+    assert store.call_time(10.0, 0.002) == pytest.approx(0.302)
+    assert store.call_time(15.0, 0.002) == 0.002
+    assert (store.start, store.end) == (10.0, 15.0)
+
+
+def test_partition_loses_every_call_while_it_lasts_and_faults_combine() -> None:
+    faults = (
+        StoreFault("partition", 10.0, 5.0),
+        StoreFault("delay", 0.0, None, latency=0.05),
+    )
+    store = StoreFaults(faults, 60.0, np.random.default_rng(0))
+    assert store.call_time(12.0, 0.001) == LOST
+    assert store.call_time(20.0, 0.001) == pytest.approx(0.051)
+    assert (store.start, store.end) == (0.0, 60.0)
+
+
+def test_no_faults_is_falsy() -> None:
+    assert not StoreFaults((), 60.0, np.random.default_rng(0))
