@@ -211,6 +211,14 @@ def report_throughput(host: str, rates: list[float], seconds: int, workdir: Path
         if not holds:
             break
         best = step.reached
+    if requests:
+        print(f"\nCPU per request during those steps (ms; the machine has {os.cpu_count()} cores):")
+        for kind, used in sorted(cpu.items(), key=lambda kv: -kv[1]):
+            print(f"  {kind:<20} {used / requests * 1e3:6.2f}")
+        total = sum(cpu.values()) / requests
+        print(
+            f"  {'total':<20} {total * 1e3:6.2f}  -> at most ~{(os.cpu_count() or 1) / total:.0f} requests/s"
+        )
     print(
         f"\nhighest rate held (p95 < 2 x low-load p95, < 1 % failures): {best:.0f} requests/s (target >= 600)"
     )
