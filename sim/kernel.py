@@ -15,7 +15,8 @@ One attempt:
 4. the server's deadline `requestTimeout` (from arrival at the pod, queueing included) cuts it
    ("timeout"); a pod going down while it waits or works ends it ("reset");
 5. work = feature-store call (skipped when the breaker is open or a half-open trial is in flight;
-   the call gives up at the per-call timeout; failed or slow calls count against the breaker) +
+   the call gives up at the per-call timeout; failed or slow calls count against the breaker, and
+   so does a call the request's deadline cancels) +
    model time. Without live features the cache has them with probability `hitRate`, else default
    features go to the fallback model. Model chaos (primary model only): an exception or a hang (cut
    at `modelDeadline`, after the service time) hands over to the fallback model; a wrong prediction
@@ -289,9 +290,12 @@ def run_requests(
                         else:
                             live = True
                             failed = d >= slow_call
+                        answered = start + d
+                        if answered > cut:  # the deadline cancels the call: a failure then
+                            answered, failed = cut, True
                         if failed or not quiet[p]:
                             breaker = breakers[p]
-                            breaker.add(start + d, failed, permit == TRIAL)
+                            breaker.add(answered, failed, permit == TRIAL)
                             quiet[p] = breaker.quiet
                     else:
                         d = 0.0

@@ -129,7 +129,7 @@ class ReferenceModel:
                     return oc.TIMEOUT
                 work = env.process(self.work(pod, started[0]))
                 got = yield work | env.timeout(deadline - env.now)
-                if work not in got:
+                if work not in got and work.is_alive:
                     work.interrupt("deadline")
                     return oc.TIMEOUT
                 return cast(int, work.value)
@@ -145,6 +145,7 @@ class ReferenceModel:
     def work(self, pod: _Pod, start: float) -> Generator[simpy.Event, Any, int]:
         """Feature lookup (store behind the breaker, then cache or defaults), service time, model."""
         env, profile = self.env, self.profile
+        calling = False
         try:
             permit = pod.breaker.allow(start)
             live = False
@@ -157,7 +158,9 @@ class ReferenceModel:
                         d = timeout
                 failed = d >= timeout
                 d = min(d, timeout)
+                calling = True
                 yield env.timeout(d)
+                calling = False
                 live = not failed
                 pod.breaker.record(float(env.now), failed or d >= profile.breaker.slow_call, permit == TRIAL)
             code = 0
@@ -179,6 +182,8 @@ class ReferenceModel:
             yield env.timeout(w)
             return code
         except simpy.Interrupt:
+            if calling:  # the request's deadline (or the pod's end) cancelled the call: a failure
+                pod.breaker.record(float(env.now), True, permit == TRIAL)
             return oc.RESET
 
 
