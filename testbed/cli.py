@@ -68,6 +68,7 @@ def up(
     probe_failure_threshold: Annotated[int | None, typer.Option(min=1, help="= HAProxy fall.")] = None,
     probe_success_threshold: Annotated[int | None, typer.Option(min=1, help="= HAProxy rise.")] = None,
     schedule_delay: Annotated[str | None, typer.Option(help="Delay before a replacement pod starts.")] = None,
+    startup_time: Annotated[str | None, typer.Option(help="Container start until /ready can pass.")] = None,
     restart_backoff: Annotated[str | None, typer.Option(help="First CrashLoopBackOff delay.")] = None,
     alert_for: Annotated[str | None, typer.Option(help="Replace every alert's `for:` (short runs).")] = None,
     rules: Annotated[Path | None, typer.Option(help="Prometheus alert rules.")] = DEFAULT_RULES,
@@ -87,6 +88,7 @@ def up(
         probe_failure_threshold=probe_failure_threshold,
         probe_success_threshold=probe_success_threshold,
         schedule_delay=_seconds("--schedule-delay", schedule_delay),
+        startup_time=_seconds("--startup-time", startup_time),
         restart_backoff=_seconds("--restart-backoff", restart_backoff),
         alert_for=_seconds("--alert-for", alert_for),
     )

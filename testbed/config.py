@@ -30,6 +30,7 @@ class Overrides:
     probe_failure_threshold: int | None = None
     probe_success_threshold: int | None = None
     schedule_delay: float | None = None
+    startup_time: float | None = None
     restart_backoff: float | None = None
     alert_for: float | None = None
     """Replace every alert rule's `for:` with this many seconds (short experiments and tests)."""
@@ -47,6 +48,7 @@ class Overrides:
         lifecycle = dataclasses.replace(
             lifecycle,
             schedule_delay=_pick(self.schedule_delay, lifecycle.schedule_delay),
+            startup_time=_pick(self.startup_time, lifecycle.startup_time),
             restart_backoff=_pick(self.restart_backoff, lifecycle.restart_backoff),
             restart_backoff_max=max(
                 lifecycle.restart_backoff_max, _pick(self.restart_backoff, lifecycle.restart_backoff)

@@ -14,7 +14,13 @@ Semantics, following Kubernetes:
   (`failureThreshold` in a row) kill the container, which then restarts with back-off.
 - Chaos Mesh pod-failure: the container is swapped for a pause container (restart count + 1): the
   pod stays, serves nothing and is not recreated; recovery swaps it back (restart count + 1) and the
-  service process starts at once (an image change is not a crash, so no back-off).
+  service process starts without back-off (an image change is not a crash).
+
+Start-up: `startupTime` is the time from a container's start until /ready can pass. The service
+process usually boots faster, so every container start after the first boots has been seen waits
+`startupTime` minus the observed boot time (the mean so far, measured until the first passing
+readiness probe) before its process is launched: a pod is back after `scheduleDelay` + `startupTime`
+as on the cluster the profile describes. The first pods start without waiting (nothing is known yet).
 
 Each slot has a fixed port, so a replacement pod can only start once its predecessor's process is
 gone; `process_gone` reports that.
@@ -111,6 +117,8 @@ class Pod:
     restarts: int = 0
     started_at: float | None = None
     ever_started: bool = False
+    booted: bool = False
+    """Whether the running process has passed a readiness probe since it started."""
     ready: bool = False
     failure_injected: bool = False
     readiness: _ProbeState = field(default_factory=_ProbeState)
@@ -154,6 +162,7 @@ class ReplicaSet:
         self._pods: dict[int, Pod] = {}
         self._terminating: dict[int, str] = {}
         self._used_names: set[str] = set()
+        self._boots: list[float] = []
 
     # -- reading -----------------------------------------------------------------------------
     @property
@@ -168,6 +177,13 @@ class ReplicaSet:
 
     def terminating(self) -> dict[int, str]:
         return dict(self._terminating)
+
+    @property
+    def startup_wait(self) -> float:
+        """How long a container start waits before its process is launched (see the module doc)."""
+        if not self._boots:
+            return 0.0
+        return max(0.0, self.template.lifecycle.startup_time - sum(self._boots) / len(self._boots))
 
     @property
     def available(self) -> int:
@@ -197,7 +213,7 @@ class ReplicaSet:
         delay = pod.backoff.next_delay(now, pod.started_at)
         pod.state, pod.started_at = "waiting", None
         pod.reason = "CrashLoopBackOff" if delay > 0 else "Error"
-        pod.start_at = now + delay
+        pod.start_at = now + delay + self.startup_wait
 
     def probes_due(self, now: float) -> list[ProbeCheck]:
         checks: list[ProbeCheck] = []
@@ -226,6 +242,9 @@ class ReplicaSet:
             state.successes, state.failures = 0, state.failures + 1
         if kind == READINESS:
             if ok and state.successes >= probe.success_threshold:
+                if not pod.ready and not pod.booted and pod.started_at is not None:
+                    pod.booted = True
+                    self._boots.append(now - pod.started_at)
                 pod.ready = True
             elif not ok and state.failures >= probe.failure_threshold:
                 pod.ready = False
@@ -271,20 +290,21 @@ class ReplicaSet:
         return actions
 
     def recover_failure(self, name: str, now: float) -> list[Action]:
-        """pod-failure recovery: the original image is back and the container starts at once."""
+        """pod-failure recovery: the original image is back and the container starts (no back-off)."""
         pod = self.pod(name)
         if not pod.failure_injected:
             return []
         pod.failure_injected = False
         pod.restarts += 1
-        pod.state, pod.reason, pod.start_at = "waiting", "ContainerCreating", now
-        return [self._start(pod, now)] if pod.slot not in self._terminating else []
+        pod.state, pod.reason, pod.start_at = "waiting", "ContainerCreating", now + self.startup_wait
+        return self.reconcile(now)
 
     # -- helpers -----------------------------------------------------------------------------
     def _start(self, pod: Pod, now: float) -> Start:
         if pod.ever_started and pod.reason != "ContainerCreating":
             pod.restarts += 1
         pod.state, pod.reason, pod.start_at, pod.started_at = "running", "", None, now
+        pod.booted = False
         pod.ever_started = True
         self._not_ready(pod)
         pod.readiness.next_at = now
@@ -303,7 +323,7 @@ class ReplicaSet:
             slot=slot,
             port=port,
             created_at=now,
-            start_at=now + life.schedule_delay,
+            start_at=now + life.schedule_delay + self.startup_wait,
             backoff=Backoff(life.restart_backoff, life.restart_backoff_max),
         )
 

@@ -17,19 +17,19 @@ from testbed.replicaset import (
     Start,
 )
 
-LIFE = Lifecycle(schedule_delay=1.0, startup_time=4.0, restart_backoff=10.0, restart_backoff_max=40.0)
+LIFE = Lifecycle(schedule_delay=1.0, startup_time=0.0, restart_backoff=10.0, restart_backoff_max=40.0)
 READY = Probe(period=2.0, failure_threshold=3, success_threshold=1)
 LIVE = Probe(period=10.0, failure_threshold=3)
 
 
-def replicaset(replicas: int = 3) -> ReplicaSet:
+def replicaset(replicas: int = 3, life: Lifecycle = LIFE) -> ReplicaSet:
     template = PodTemplate(
         name="ml-prediction-service",
         namespace="ml-services",
         labels={"app": "ml-prediction-service"},
         container="ml-prediction-service",
         ports=tuple(9000 + i for i in range(replicas)),
-        lifecycle=LIFE,
+        lifecycle=life,
         readiness=READY,
         liveness=LIVE,
     )
@@ -169,3 +169,24 @@ def test_unknown_pods_are_named_in_the_error() -> None:
     rs = running(replicaset(1))
     with pytest.raises(PodNotFoundError, match="no-such-pod"):
         rs.delete_pod("no-such-pod", 1.0)
+
+
+def test_container_starts_wait_start_up_time_less_the_observed_boot() -> None:
+    rs = replicaset(2, Lifecycle(schedule_delay=1.0, startup_time=4.0, restart_backoff=10.0))
+    rs.reconcile(0.0)
+    assert len(rs.reconcile(1.0)) == 2, "the first pods start without waiting"
+    first, second = rs.pods
+    rs.probe_result(first.name, READINESS, True, 2.0)
+    rs.probe_result(second.name, READINESS, True, 2.0)
+    assert rs.startup_wait == 3.0
+    rs.delete_pod(first.name, now=10.0)
+    rs.process_gone(0)
+    assert rs.reconcile(13.99) == []
+    replacement = rs.pods[0]
+    assert rs.reconcile(14.0) == [Start(replacement.name, 0, replacement.port)]
+    rs.probe_result(replacement.name, READINESS, False, 14.5)
+    rs.probe_result(replacement.name, READINESS, True, 17.0)
+    assert rs.startup_wait == pytest.approx(4.0 - (1.0 + 1.0 + 3.0) / 3)
+    rs.inject_failure(second.name, 20.0)
+    assert rs.recover_failure(second.name, 30.0) == []
+    assert rs.reconcile(30.0 + rs.startup_wait) == [Start(second.name, 1, second.port)]
