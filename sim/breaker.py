@@ -94,9 +94,11 @@ class DeferredBreaker:
         self.breaker = breaker
         self._pending: list[tuple[float, int, bool, bool]] = []
         self._seq = 0
+        self._failures = 0  # failed outcomes among the pending ones
 
     def add(self, when: float, failed: bool, trial: bool) -> None:
         self._seq += 1
+        self._failures += failed
         heapq.heappush(self._pending, (when, self._seq, failed, trial))
 
     def settle(self, now: float) -> None:
@@ -104,6 +106,7 @@ class DeferredBreaker:
         pending, breaker = self._pending, self.breaker
         while pending and pending[0][0] <= now:
             when, _, failed, trial = heapq.heappop(pending)
+            self._failures -= failed
             breaker.record(when, failed, trial)
 
     def allow(self, now: float) -> int:
@@ -112,5 +115,7 @@ class DeferredBreaker:
 
     @property
     def quiet(self) -> bool:
-        """Nothing pending and a quiet breaker: the kernel may skip it for successful calls."""
-        return not self._pending and self.breaker.quiet
+        """A closed breaker with no failure counted or pending: a successful call that starts now
+        changes nothing, because any call that starts later and fails, fails after it ends (a failed
+        call lasts at least as long as a successful one), so the kernel need not record it."""
+        return not self._failures and self.breaker.quiet

@@ -274,6 +274,7 @@ def run_requests(
                         permit = breaker.allow(start)
                         if breaker.breaker.state == OPEN:
                             open_until[p] = breaker.breaker.open_until
+                        quiet[p] = breaker.quiet
                     if permit:
                         d = store_v[fi]
                         fi += 1
