@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 from chaos.errors import SimulationError
 from chaos.selection import check_mode
-from chaos.system import Load
+from chaos.system import ARRIVALS, Load
 
 POD_ACTIONS = ("pod-failure", "pod-kill", "container-kill")
 STORE_ACTIONS = ("delay", "loss", "partition")
@@ -36,6 +36,15 @@ def _check_duration(duration: float | None) -> None:
 def _check_fraction(name: str, value: float) -> None:
     if not 0.0 <= value <= 1.0:
         raise InvalidScenarioError(f"{name}={value} must be in [0, 1]")
+
+
+def _check_load(load: Load) -> None:
+    if not (math.isfinite(load.rps) and load.rps > 0):
+        raise InvalidScenarioError(f"rps={load.rps} must be > 0")
+    if load.users < 1:
+        raise InvalidScenarioError(f"users={load.users} must be >= 1")
+    if load.arrival not in ARRIVALS:
+        raise InvalidScenarioError(f"arrival={load.arrival!r} must be one of {', '.join(ARRIVALS)}")
 
 
 @dataclass(frozen=True)
@@ -151,6 +160,8 @@ class Scenario:
                 raise InvalidScenarioError(
                     f"phase {after.name!r} start={after.start} must be >= end={before.end} of {before.name!r}"
                 )
+        if self.load is not None:
+            _check_load(self.load)
         horizon = self.horizon
         for fault in self._faults():
             if fault.start >= horizon:

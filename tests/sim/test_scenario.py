@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from chaos.errors import ChaosLabError
+from chaos.system import Load
 from sim.scenario import InvalidScenarioError, Phase, PodFault, Scenario, StoreFault
 
 
@@ -31,6 +32,12 @@ from sim.scenario import InvalidScenarioError, Phase, PodFault, Scenario, StoreF
         (
             lambda: Scenario((Phase("a", 0, 10),), (PodFault("pod-kill", 10.0),)),
             "start=10.0 must be < the run's end",
+        ),
+        (lambda: Scenario((Phase("a", 0, 10),), load=Load(0.0, 10)), "rps=0.0 must be > 0"),
+        (lambda: Scenario((Phase("a", 0, 10),), load=Load(10.0, 0)), "users=0 must be >= 1"),
+        (
+            lambda: Scenario((Phase("a", 0, 10),), load=Load(10.0, 5, "bursty")),
+            "arrival='bursty' must be one of",
         ),
     ],
 )
