@@ -115,7 +115,9 @@ class DeferredBreaker:
 
     @property
     def quiet(self) -> bool:
-        """A closed breaker with no failure counted or pending: a successful call that starts now
-        changes nothing, because any call that starts later and fails, fails after it ends (a failed
-        call lasts at least as long as a successful one), so the kernel need not record it."""
+        """A closed breaker with no failure counted or pending: the kernel need not record a
+        successful call that starts now. Any call that starts later at this pod and fails, fails
+        after it ends: a failed call lasts at least as long as a successful one, and a call cut by
+        its request's deadline is cut no earlier than this one's deadline (FCFS: it arrived later),
+        which this successful call met. So the success could only reset a count that is zero."""
         return not self._failures and self.breaker.quiet
