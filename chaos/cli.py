@@ -8,8 +8,11 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
-from chaos._cli import err_console, reports_errors
+from chaos._cli import configure_logging, err_console, reports_errors
+from chaos.prediction import DEFAULT_REPLICATIONS
+from chaos.run_command import cleanup_command, run_command
 from chaos.validation import validate_paths
+from testbed.cli import RunDirOption
 from testbed.cli import app as testbed_app
 
 app = typer.Typer(
@@ -40,3 +43,45 @@ def validate(
         err_console.print(f"{len(problems)} problem(s) in {len(files)} file(s)", markup=False)
         raise typer.Exit(1)
     console.print(f"{len(files)} file(s) valid")
+
+
+@app.command()
+@reports_errors
+def run(
+    spec: Annotated[Path, typer.Argument(help="The experiment spec (*.experiment.yaml).")],
+    run_dir: RunDirOption = None,
+    runs: Annotated[Path, typer.Option(help="Folder of run records.")] = Path("runs"),
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Show what would be touched; touch nothing.")
+    ] = False,
+    predict: Annotated[
+        bool, typer.Option(help="Predict with the simulator first (recorded with the run).")
+    ] = True,
+    replications: Annotated[int, typer.Option("--replications", "-r", min=1, help="Simulator runs.")] = (
+        DEFAULT_REPLICATIONS
+    ),
+    seed: Annotated[int, typer.Option(help="Seed of pod choice, load and prediction.")] = 0,
+    jobs: Annotated[
+        int | None, typer.Option(min=1, help="Simulator processes (default: one per CPU).")
+    ] = None,
+    verbose: Annotated[bool, typer.Option("--verbose", "-v")] = False,
+) -> None:
+    """Run an experiment on the testbed: predict, load, inject, observe, recover, judge, record.
+
+    Exit status: 0 every criterion passed, 3 a criterion failed, 1 refused/aborted/error, 130 interrupted."""
+    configure_logging(verbose)
+    code = run_command(spec, run_dir, runs, dry_run, predict, replications, seed, jobs, console)
+    if code:
+        raise typer.Exit(code)
+
+
+@app.command()
+@reports_errors
+def cleanup(
+    run_dir: RunDirOption = None,
+    sweep_all: Annotated[
+        bool, typer.Option("--all", help="Also recover every pod failure and proxy fault on the testbed.")
+    ] = False,
+) -> None:
+    """Recover the chaos a crashed run left on the testbed (from its crash marker)."""
+    raise typer.Exit(cleanup_command(run_dir, sweep_all, console))

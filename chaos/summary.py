@@ -1,0 +1,226 @@
+"""summary.md of a run: before/during/after, predicted vs observed, criteria, abort, rollback, timeline.
+
+Pure: takes the run's data, returns markdown.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from chaos.metrics import METRICS, PHASES
+from chaos.observed import Observation, PhaseObservation
+from chaos.run_record import Event
+from chaos.spec import Experiment
+from chaos.verdict import Verdict
+from sim.forecast import format_value
+
+TABLE_METRICS = (
+    "availability",
+    "error_rate",
+    "latency_p50",
+    "latency_p95",
+    "latency_p99",
+    "cache_share",
+    "fallback_share",
+    "wrong_rate",
+    "throughput",
+    "ready_pods_min",
+)
+TIMELINE_KINDS = (
+    "phase",
+    "steady-state",
+    "inject",
+    "recover",
+    "recovered",
+    "abort",
+    "alert-firing",
+    "alert-resolved",
+    "rollback",
+    "pod-not-ready",
+    "pod-ready",
+    "pod-created",
+    "pod-deleted",
+    "cleanup",
+    "warning",
+    "run-end",
+)
+_UNITS = {"fraction": ("percent", 100.0, " %"), "seconds": ("ms", 1000.0, " ms"), "rps": ("rps", 1.0, " rps")}
+
+
+def fmt(metric: str, value: float | None) -> str:
+    """A metric value in the unit people read it in (percent, ms, rps, pods, s)."""
+    if value is None:
+        return "n/a"
+    if metric == "recovery_time":
+        return f"{format_value(value, 's')} s"
+    unit = METRICS[metric].unit if metric in METRICS else "pods"
+    kind, scale, suffix = _UNITS.get(unit, ("pods", 1.0, ""))
+    return format_value(value * scale, kind) + suffix
+
+
+def fmt_interval(metric: str, value: float | None, low: float | None, high: float | None) -> str:
+    text = fmt(metric, value)
+    if low is None or high is None:
+        return text
+    return f"{text} [{fmt(metric, low).split(' ')[0]}, {fmt(metric, high)}]"
+
+
+def render_summary(
+    experiment: Experiment,
+    info: dict[str, Any],
+    observation: Observation | None,
+    verdict: Verdict,
+    forecast: dict[str, Any] | None,
+    events: Sequence[Event],
+) -> str:
+    origin = info.get("origin")
+    out = [f"# {experiment.title}: {info['status']}", ""]
+    out += _overview(experiment, info)
+    out += ["", "## Hypothesis", "", (forecast or {}).get("hypothesis", {}).get("filled")]
+    if forecast is None:
+        out[-1] = experiment.hypothesis.statement + " (no prediction was made for this run)"
+    out += ["", "## Before, during, after (observed, 90 % intervals)", ""]
+    out += _phase_table(observation) if observation else ["The load never started: nothing was observed."]
+    out += ["", "## Predicted vs observed", ""]
+    out += _prediction_table(observation, forecast)
+    out += ["", "## Success criteria", ""]
+    out += _criteria_table(verdict)
+    out += ["", "## Timeline", ""]
+    out += _timeline(events, origin)
+    return "\n".join(out) + "\n"
+
+
+def _overview(experiment: Experiment, info: dict[str, Any]) -> list[str]:
+    phases = ", ".join(f"{n} {e - s:g} s" for n, (s, e) in experiment.phases.bounds().items())
+    lines = [
+        f"- experiment: `{experiment.name}` ({info['experiment']['source']})",
+        f"- started: {info.get('originUtc') or 'never (the load did not start)'}; phases: {phases}",
+        f"- status: **{info['status']}**" + (f" ({info['reason']})" if info.get("reason") else ""),
+    ]
+    origin = info.get("origin")
+    for chaos in info.get("chaos", []):
+        at = chaos["injectedAt"] - origin if origin is not None else None
+        ended = chaos["endedAt"] - origin if origin is not None and chaos["endedAt"] is not None else None
+        lines.append(
+            f"- chaos: {chaos['action']} ({chaos['chaos']}) on {', '.join(chaos['targets']) or 'nothing'}, "
+            f"injected at {_rel(at)}, ended at {_rel(ended)}"
+        )
+    if not info.get("chaos"):
+        lines.append("- chaos: none was injected")
+    steady = info.get("steadyState")
+    if steady:
+        values = ", ".join(f"{m} {fmt(m, v)}" for m, v in steady["values"].items())
+        verdict = "held" if steady["holds"] else "did not hold: " + "; ".join(steady["failures"])
+        lines.append(f"- steady state before injection ({steady['requests']} requests; {values}): {verdict}")
+    abort = info.get("abort")
+    lines.append(f"- abort: {abort['detail'] if abort else 'no abort condition fired'}")
+    rollback = info["rollback"]
+    lines.append(
+        "- rollback: "
+        + (
+            "done, nothing left injected"
+            if rollback["done"]
+            else "INCOMPLETE: " + "; ".join(rollback["errors"]) + " (run `chaoslab cleanup`)"
+        )
+    )
+    if experiment.rollback.steps:
+        lines.append("- rollback plan (spec): " + " / ".join(experiment.rollback.steps))
+    lines += [f"- warning: {w}" for w in info.get("warnings", [])]
+    lines += [f"- problem: {p}" for p in info.get("problems", [])]
+    return lines
+
+
+def _rel(t: float | None) -> str:
+    return "-" if t is None else f"{t:.1f} s"
+
+
+def _phase_table(observation: Observation) -> list[str]:
+    phases = [p for p in (observation.phase(n) for n in PHASES) if p is not None]
+    lines = ["| metric | " + " | ".join(f"{p.name} ({p.end - p.start:g} s)" for p in phases) + " |"]
+    lines.append("|---|" + "---|" * len(phases))
+    lines.append("| requests | " + " | ".join(str(p.requests) for p in phases) + " |")
+    for metric in TABLE_METRICS:
+        lines.append(f"| {metric} | " + " | ".join(_cell(p, metric) for p in phases) + " |")
+    lines += [
+        "",
+        f"Time to recover (pods ready and availability back at the baseline level, as sim/recovery.py "
+        f"defines it): {fmt('recovery_time', observation.recovery_time)}; every desired pod ready "
+        f"{fmt('recovery_time', observation.pods_ready_after)} after the last fault ended.",
+    ]
+    return lines
+
+
+def _cell(phase: PhaseObservation, metric: str) -> str:
+    v = phase.values.get(metric)
+    return "n/a" if v is None else fmt_interval(metric, v.value, v.low, v.high)
+
+
+def _prediction_table(observation: Observation | None, forecast: dict[str, Any] | None) -> list[str]:
+    if forecast is None:
+        return ["No prediction was made for this run (`--no-predict`)."]
+    metrics = forecast.get("prediction", {}).get("metrics", {})
+    lines = ["| metric | phase | predicted (90 % PI) | observed | inside |", "|---|---|---|---|---|"]
+    for metric in (*TABLE_METRICS, "recovery_time"):
+        entry = metrics.get(metric)
+        if entry is None:
+            continue
+        per_phase = [(None, entry)] if "point" in entry else [(p, entry.get(p)) for p in PHASES]
+        for phase, predicted in per_phase:
+            if not predicted:
+                continue
+            observed = observation.metric(metric, phase) if observation else None
+            low, high = predicted.get("low"), predicted.get("high")
+            inside = (
+                "-"
+                if observed is None or low is None or high is None
+                else ("yes" if low <= observed <= high else "no")
+            )
+            lines.append(
+                f"| {metric} | {phase or 'run'} | {fmt_interval(metric, predicted.get('point'), low, high)} "
+                f"| {fmt(metric, observed)} | {inside} |"
+            )
+    return lines
+
+
+def _criteria_table(verdict: Verdict) -> list[str]:
+    if not verdict.results:
+        return ["The experiment has no success criteria."]
+    lines = ["| criterion | observed | predicted | result | inside prediction |", "|---|---|---|---|---|"]
+    for r in verdict.results:
+        metric = r.metric or ""
+        if isinstance(r.observed, float | int) and not isinstance(r.observed, bool):
+            observed = fmt(metric, float(r.observed))
+        elif isinstance(r.observed, list):
+            observed = ", ".join(map(str, r.observed)) or "none"
+        else:
+            observed = "n/a"
+        p = r.predicted
+        predicted = fmt_interval(metric, p.get("point"), p.get("low"), p.get("high")) if p else "-"
+        inside = "-" if r.inside is None else ("yes" if r.inside else "no")
+        result = "pass" if r.passed else "**fail**" + (f" ({r.note})" if r.note else "")
+        lines.append(f"| {r.name} | {observed} | {predicted} | {result} | {inside} |")
+    return lines
+
+
+def _timeline(events: Sequence[Event], origin: float | None) -> list[str]:
+    base = origin if origin is not None else (events[0].time if events else 0.0)
+    lines = ["| t (s from start) | event |", "|---|---|"]
+    for e in sorted(events, key=lambda e: e.time):
+        if e.kind not in TIMELINE_KINDS:
+            continue
+        lines.append(f"| {e.time - base:.1f} | {e.kind}{_detail(e)} |")
+    return lines
+
+
+def _detail(e: Event) -> str:
+    d = e.detail
+    for key in ("phase", "chaos", "pod", "alert", "message", "detail", "status"):
+        if key in d:
+            extra = f" on {', '.join(d['targets'])}" if key == "chaos" and d.get("targets") else ""
+            return f": {d[key]}{extra}"
+    if e.kind == "steady-state":
+        return ": held" if d.get("holds") else ": did not hold"
+    if e.kind == "rollback":
+        return ": done" if d.get("done") else ": incomplete"
+    return ""
