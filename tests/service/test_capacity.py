@@ -13,6 +13,8 @@ from chaos.system import Distribution
 from service.capacity import Capacity, ServiceTime
 from service.errors import Overloaded
 
+TEST_DEADLINE = 2.0
+
 
 async def _hold(capacity: Capacity, release: asyncio.Event, entered: list[int]) -> None:
     async with capacity.slot():
@@ -36,7 +38,7 @@ def test_queue_full_is_refused_at_once() -> None:
         tasks = [asyncio.create_task(_hold(capacity, release, entered)) for _ in range(3)]
         await _until(lambda: capacity.running == 2 and capacity.queued == 1)
         with pytest.raises(Overloaded, match="2 running and 1 waiting"):
-            async with capacity.slot():
+            async with asyncio.timeout(TEST_DEADLINE), capacity.slot():  # refused, never queued
                 pass
         release.set()
         await asyncio.gather(*tasks)
