@@ -100,7 +100,8 @@ def test_full_queue_answers_503_at_once(
         while not (pod.capacity.running == 1 and pod.capacity.queued == 1):
             assert asyncio.get_running_loop().time() < deadline
             await asyncio.sleep(0.001)
-        r = await client.post("/predict", json={"entity_id": "2"})
+        async with asyncio.timeout(5):  # refused at once; a regression fails instead of hanging
+            r = await client.post("/predict", json={"entity_id": "2"})
         assert (r.status_code, r.json()) == (503, {"error": "overloaded"})
         for task in holders:
             task.cancel()

@@ -38,9 +38,10 @@ def _resolver(url: str) -> FeatureResolver:
 async def _ticks_during(call: asyncio.Future[FeatureLookup]) -> tuple[FeatureLookup, int]:
     """The call's result and how often another task ran meanwhile (the loop must stay free)."""
     ticks = 0
-    while not call.done():
-        ticks += 1
-        await asyncio.sleep(0.005)
+    async with asyncio.timeout(10 * TIMEOUT):  # the call timeout must end it well before this
+        while not call.done():
+            ticks += 1
+            await asyncio.sleep(0.005)
     return await call, ticks
 
 
