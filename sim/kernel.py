@@ -120,7 +120,9 @@ def run_requests(
     rotation = list(range(n))
     n_rotation, rr = n, 0
 
-    # pods
+    # pods. Every user has at most one request out, so a queue of `users` places never overflows:
+    # then nobody needs to count who waits.
+    track_queue = max_queue < load.users
     slots = [[0.0] * c for _ in range(n)]
     queues: list[deque[float]] = [deque() for _ in range(n)]
     breaker_events: list[Event] = []
@@ -244,7 +246,7 @@ def run_requests(
                 admitted = True
                 if start <= t:
                     start = t
-                else:
+                elif track_queue:
                     queue = queues[p]
                     while queue and queue[0] <= t:
                         queue.popleft()
