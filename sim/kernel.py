@@ -120,9 +120,10 @@ def run_requests(
     rotation = list(range(n))
     n_rotation, rr = n, 0
 
-    # pods. Every user has at most one request out, so a queue of `users` places never overflows:
-    # then nobody needs to count who waits.
-    track_queue = max_queue < load.users
+    # pods. When the server's deadline is no later than the client's, a user's request has left the
+    # server before the user sends the next one, so a queue of `users` places never overflows and
+    # nobody needs to count who waits.
+    track_queue = max_queue < load.users or client_timeout < rto
     slots = [[0.0] * c for _ in range(n)]
     queues: list[deque[float]] = [deque() for _ in range(n)]
     breaker_events: list[Event] = []

@@ -159,3 +159,21 @@ def test_same_seed_same_trace() -> None:
     c = simulate(prof, scenario, np.random.default_rng(6))
     assert np.array_equal(a.send, b.send) and np.array_equal(a.code, b.code) and np.array_equal(a.end, b.end)
     assert not np.array_equal(a.send, c.send)
+
+
+def test_requests_the_client_gave_up_on_still_hold_their_queue_place() -> None:
+    # clients give up after 0.2 s, the server only after 5 s: abandoned requests keep waiting, so two
+    # users can fill a queue of two places
+    prof = profile(
+        replicas=1,
+        concurrency=1,
+        max_queue=2,
+        service=1.0,
+        users=2,
+        rps=20.0,
+        client_timeout=0.2,
+        request_timeout=5.0,
+    )
+    tr = run(prof, run_for(0.26))
+    assert np.allclose(tr.send, [0.0, 0.05, 0.2, 0.25])
+    assert status(tr).tolist() == [oc.TIMEOUT, oc.TIMEOUT, oc.TIMEOUT, oc.OVERLOAD]
