@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import math
 from collections import defaultdict
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 from chaos.observed import RequestRecord, point_metrics
@@ -58,7 +59,7 @@ class AbortWatch:
         self._violated_since: dict[str, int | None] = {c.name: None for c in conditions}
         self._recent: list[list[RequestRecord]] = []
 
-    def add(self, records: list[RequestRecord]) -> None:
+    def add(self, records: Iterable[RequestRecord]) -> None:
         for r in records:
             second = math.floor(r.time - self.origin)
             if second >= self.closed:

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from chaos.errors import ChaosLabError
-from chaos.marker import INJECTED, InjectedChaos, Marker, RunInProgressError, owner_alive
+from chaos.marker import INJECTED, INJECTING, InjectedChaos, Marker, RunInProgressError, owner_alive
 from chaos.run_record import EVENTS, Event, append_event
 from chaos.testbed_view import TestbedView
 
@@ -67,6 +67,21 @@ def recover_leftovers(chaos: tuple[InjectedChaos, ...], testbed: TestbedView) ->
     return report
 
 
+def still_injected(chaos: tuple[InjectedChaos, ...], testbed: TestbedView) -> list[str]:
+    """What of `chaos` the testbed still has injected (read-only), as short descriptions."""
+    found: list[str] = []
+    failed = {p.name for p in testbed.pods() if p.failure_injected}
+    faults = set(testbed.faults())
+    for entry in chaos:
+        if entry.action == "pod-failure":
+            names = failed & set(entry.targets) if entry.state != INJECTING else failed
+            found += [f"{entry.key}: pod {n} still has its failure injected" for n in sorted(names)]
+        elif entry.kind == "NetworkChaos":
+            names = faults & set(entry.faults) if entry.state != INJECTING else faults
+            found += [f"{entry.key}: proxy fault {n} still in place" for n in sorted(names)]
+    return found
+
+
 def sweep(testbed: TestbedView, report: CleanupReport | None = None) -> CleanupReport:
     """Recover every pod failure and clear every proxy fault on the testbed."""
     report = report or CleanupReport()
@@ -90,7 +105,7 @@ def cleanup(
             f"a run (pid {inflight.owner.pid}, record {inflight.record_dir}) has chaos in flight on "
             f"{testbed.location}"
         )
-    report = recover_leftovers(inflight.pending, testbed) if inflight is not None else CleanupReport()
+    report = recover_leftovers(inflight.chaos, testbed) if inflight is not None else CleanupReport()
     if sweep_all:
         sweep(testbed, report)
     if inflight is not None:

@@ -53,6 +53,11 @@ class Event:
     kind: str
     detail: dict[str, Any] = field(default_factory=dict)
 
+    def __post_init__(self) -> None:
+        clash = {"time", "kind"} & self.detail.keys()
+        if clash:
+            raise ValueError(f"detail={sorted(clash)} would overwrite the event's own fields")
+
     def to_json(self) -> dict[str, Any]:
         return {"time": round(self.time, 3), "kind": self.kind, **self.detail}
 

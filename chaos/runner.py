@@ -29,7 +29,7 @@ from pathlib import Path
 from typing import Any
 
 from chaos.abort import AbortTrigger, AbortWatch
-from chaos.cleanup import CleanupReport, cleanup
+from chaos.cleanup import CleanupReport, cleanup, still_injected
 from chaos.errors import ChaosLabError
 from chaos.interrupts import Interrupted, InterruptGuard, interrupts_as_exceptions
 from chaos.load_driver import LoadError
@@ -296,7 +296,7 @@ class Runner:
         assert self._watch is not None and state.origin is not None
         records = load.tail()
         state.released.extend(records)
-        self._watch.add(list(records))
+        self._watch.add(records)
         if not load.running and now < state.origin + self.experiment.phases.total - self.options.tick:
             raise LoadError(
                 f"the load ended {now - state.origin:.0f} s into a {self.experiment.phases.total:g} s run"
@@ -373,7 +373,9 @@ class Runner:
         self._mark(state, item, INJECTED)
         if m.action in ONE_SHOT:
             item.ended = at
-        self._event("inject", chaos=status.key, action=m.action, kind=m.kind, targets=list(targets), at=at)
+        self._event(
+            "inject", chaos=status.key, action=m.action, resource=m.kind, targets=list(targets), at=at
+        )
         limit = self._pod_limit()
         if m.is_pod_chaos and len(targets) > limit:
             raise BlastRadiusError(f"{m.source}: hit {len(targets)} pods, above the limit of {limit:g}")
@@ -398,8 +400,10 @@ class Runner:
 
     # -- rollback ------------------------------------------------------------------------------
     def _rollback(self, state: RunState) -> None:
-        """Recover every chaos still active; remove the marker once nothing is left."""
-        recovered, errors = [], []
+        """Recover every chaos still active, check the testbed has nothing of it left, then remove
+        the marker (it stays, listing what is left, when anything is)."""
+        recovered: list[str] = []
+        errors: list[str] = []
         for status in self.seams.executor.statuses():
             if status.desired_phase != "Run":
                 continue
@@ -413,6 +417,11 @@ class Runner:
             if item is not None:
                 item.ended = item.ended or self.seams.clock.time()
                 self._mark(state, item, RECOVERED)
+        if state.marker is not None:
+            try:
+                errors += still_injected(state.marker.chaos, self.seams.testbed)
+            except ChaosLabError as exc:
+                errors.append(f"could not check what is left on the testbed: {exc}")
         first = not state.rolled_back
         state.rolled_back, state.rollback_errors, state.rollback_done = True, errors, not errors
         if recovered or errors or first:

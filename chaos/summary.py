@@ -77,9 +77,9 @@ def render_summary(
     origin = info.get("origin")
     out = [f"# {experiment.title}: {info['status']}", ""]
     out += _overview(experiment, info)
-    out += ["", "## Hypothesis", "", (forecast or {}).get("hypothesis", {}).get("filled")]
-    if forecast is None:
-        out[-1] = experiment.hypothesis.statement + " (no prediction was made for this run)"
+    filled = (forecast or {}).get("hypothesis", {}).get("filled")
+    statement = filled or experiment.hypothesis.statement + " (no prediction filled its blanks)"
+    out += ["", "## Hypothesis", "", statement]
     out += ["", "## Before, during, after (observed, 90 % intervals)", ""]
     out += _phase_table(observation) if observation else ["The load never started: nothing was observed."]
     out += ["", "## Predicted vs observed", ""]
