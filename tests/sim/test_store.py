@@ -5,9 +5,13 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from chaos.system import CircuitBreaker as BreakerConfig
+from sim import outcomes as oc
 from sim.netem import DelayDraws, LossDraws
+from sim.replication import simulate
 from sim.scenario import StoreFault
 from sim.store import LOST, StoreFaults
+from tests.sim.builders import profile, run_for
 
 
 def lag1(x: np.ndarray) -> float:
@@ -65,3 +69,18 @@ def test_partition_loses_every_call_while_it_lasts_and_faults_combine() -> None:
 
 def test_no_faults_is_falsy() -> None:
     assert not StoreFaults((), 60.0, np.random.default_rng(0))
+
+
+def test_lost_calls_cost_the_call_timeout_and_fall_back() -> None:
+    # a breaker that never opens, 30 % of calls lost from t = 10: those wait 0.1 s, then the cache
+    prof = profile(
+        replicas=10, concurrency=8, users=20, rps=200.0, breaker=BreakerConfig(failure_threshold=10**6)
+    )
+    scenario = run_for(60.0, store_faults=(StoreFault("loss", 10.0, None, loss=0.3),))
+    tr = simulate(prof, scenario, np.random.default_rng(8), [0.5] * 10)
+    during = tr.send >= 10.0
+    lost = oc.features(tr.code) != oc.LIVE
+    assert not lost[~during].any()
+    assert lost[during].mean() == pytest.approx(0.3, abs=0.01)
+    assert np.allclose(tr.latency[lost], 0.15)  # the 0.1 s call timeout + 0.05 s service
+    assert np.allclose(tr.latency[~lost], 0.05)
