@@ -7,8 +7,8 @@ Definition (seconds, resolution one second):
   L - `TOLERANCE` (one percentage point, so that one unlucky request does not count as an outage);
 - availability is back at the start of the longest run of healthy seconds that reaches the last
   whole second of the run (and starts no earlier than the second the last fault ends in);
-- ready pods are back from the last moment the load balancer's rotation changed, if it then held
-  every replica (else never);
+- ready pods are back from the last moment their count changed, if it then held every replica
+  (else never);
 - the service has recovered at the later of the two; recovery_time is that moment minus the end of
   the last fault (never negative). None when either condition is never met before the run ends, or
   when the scenario has no fault that ends before the run does.

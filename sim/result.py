@@ -183,7 +183,7 @@ def second_series(trace: Trace, horizon: float) -> dict[str, np.ndarray]:
 
 
 def _ready_per_second(trace: Trace, size: int) -> np.ndarray:
-    """The fewest pods in rotation during each second."""
+    """The fewest ready pods during each second."""
     times, counts = trace.timeline.ready_steps()
     starts = np.arange(size, dtype=float)
     ready = counts[np.searchsorted(times, starts, side="right") - 1].astype(float)

@@ -10,12 +10,18 @@ Semantics (Chaos Mesh, kubelet, ReplicaSet, HAProxy):
   recreated while the fault lasts; when the fault ends the container restarts again and the pod
   serves after `startupTime`.
 - pod-kill: the pod is deleted; the ReplicaSet's new pod serves after `scheduleDelay + startupTime`.
-- container-kill: the container restarts after the kubelet back-off (`restartBackoff`, doubling
-  with every restart of the same pod, at most `restartBackoffMax`) plus `startupTime`.
-- readiness: every pod is checked every `period` (each pod at its own phase, `offsets`); the load
-  balancer takes a pod out of rotation after `failureThreshold` consecutive failed checks and puts
-  it back after `successThreshold` passing ones. It learns nothing any other way. A check sees every
-  lifecycle change of the same instant (checks run after all other events at equal times).
+- container-kill: the kubelet restarts the container after its CrashLoopBackOff (the first crash at
+  once, then `restartBackoff`, doubling with every further crash of the same pod up to
+  `restartBackoffMax`, forgotten once the container ran for 2 x `restartBackoffMax`), and it serves
+  `startupTime` after the restart. This is the kubelet's rule, and the testbed's (testbed/replicaset.py).
+- readiness checks: every pod is checked every `period` (each pod at its own phase, `offsets`); a
+  check sees every lifecycle change of the same instant (checks run after all other events at equal
+  times). The load balancer (HAProxy's health checks) takes a pod out of rotation after
+  `failureThreshold` consecutive failed checks and back after `successThreshold` passing ones; it
+  learns nothing any other way.
+- ready pods (the Ready condition the kubelet reports, what `kubectl get pods` and the runner count):
+  a pod is not ready from the moment its container stops or it is deleted, and ready again after
+  `successThreshold` consecutive passing checks once it serves.
 - selection: Chaos Mesh's selector modes as `chaos.selection` implements them (random-max-percent
   draws a percentage in 0..value and takes ceil(n * percentage / 100) pods, which can be none).
 """
@@ -89,12 +95,15 @@ class Cluster:
         self.env = env
         self.profile = profile
         self.up = [True] * n  # the pod's container serves (and passes readiness)
+        self.ready = [True] * n  # the pod's Ready condition
         self.in_rotation = [True] * n
         self.events: list[Event] = []
         self._listener = listener
         self._generation = [0] * n  # bumps on every lifecycle action; stale starts do nothing
         self._paused = [0] * n  # pod-failure faults holding the pod
-        self._restarts = [0] * n  # container restarts of the current pod (kubelet back-off)
+        self._crashes = [0] * n  # container crashes of the current pod (kubelet back-off)
+        self._running_since = [0.0] * n  # when the container last started serving
+        self._passing = [0] * n  # consecutive passing checks of the current container
         period = profile.readiness.period
         for pod, offset in enumerate(offsets):
             if not 0 <= offset < period:
@@ -116,6 +125,13 @@ class Cluster:
         if self.up[pod] != up:
             self.up[pod] = up
             self._record("pod-up" if up else "pod-down", pod, why)
+            if up:
+                self._running_since[pod] = float(self.env.now)
+        if not up:
+            self._passing[pod] = 0  # a new container: the kubelet starts counting again
+            if self.ready[pod]:
+                self.ready[pod] = False
+                self._record("pod-not-ready", pod, why)
 
     def _start_after(self, pod: int, delay: float, why: str) -> Generator[simpy.Event, None, None]:
         generation = self._generation[pod]
@@ -147,14 +163,20 @@ class Cluster:
         """pod-kill: the pod is deleted; the ReplicaSet schedules and starts a new one."""
         life = self.profile.lifecycle
         self._paused[pod] = 0
-        self._restarts[pod] = 0
+        self._crashes[pod] = 0
         self._restart(pod, life.schedule_delay + life.startup_time, "pod-kill")
 
     def kill_container(self, pod: int) -> None:
-        """container-kill: the kubelet restarts the container after its back-off."""
+        """container-kill: the kubelet restarts the container after its CrashLoopBackOff."""
         life = self.profile.lifecycle
-        backoff = min(life.restart_backoff * 2 ** self._restarts[pod], life.restart_backoff_max)
-        self._restarts[pod] += 1
+        ran = float(self.env.now) - self._running_since[pod]
+        if self.up[pod] and ran >= 2 * life.restart_backoff_max:
+            self._crashes[pod] = 0
+        self._crashes[pod] += 1
+        crashes = self._crashes[pod]
+        backoff = (
+            0.0 if crashes == 1 else min(life.restart_backoff * 2 ** (crashes - 2), life.restart_backoff_max)
+        )
         self._restart(pod, backoff + life.startup_time, "container-kill")
 
     def inject(self, fault: PodFault, rng: np.random.Generator, horizon: float) -> None:
@@ -184,6 +206,10 @@ class Cluster:
         failed = passed = 0
         yield _late(self.env, offset)
         while True:
+            self._passing[pod] = self._passing[pod] + 1 if self.up[pod] else 0
+            if self._passing[pod] >= probe.success_threshold and not self.ready[pod]:
+                self.ready[pod] = True
+                self._record("pod-ready", pod, f"{self._passing[pod]} passing checks")
             if self.up[pod]:
                 failed = 0
                 if not self.in_rotation[pod]:
@@ -225,18 +251,25 @@ class Timeline:
                 downs[e.pod].append(e.time)
         return downs
 
-    def ready_steps(self) -> tuple[np.ndarray, np.ndarray]:
-        """Pods in the load balancer's rotation as a step function: (times, counts), from t = 0."""
-        times, counts, ready = [0.0], [self.replicas], self.replicas
+    def _steps(self, up: str, down: str) -> tuple[np.ndarray, np.ndarray]:
+        times, counts, count = [0.0], [self.replicas], self.replicas
         for e in self.events:
-            if e.kind in ("lb-in", "lb-out"):
-                ready += 1 if e.kind == "lb-in" else -1
+            if e.kind in (up, down):
+                count += 1 if e.kind == up else -1
                 times.append(e.time)
-                counts.append(ready)
+                counts.append(count)
         return np.asarray(times), np.asarray(counts)
 
+    def ready_steps(self) -> tuple[np.ndarray, np.ndarray]:
+        """Ready pods as a step function: (times, counts), from t = 0."""
+        return self._steps("pod-ready", "pod-not-ready")
+
+    def rotation_steps(self) -> tuple[np.ndarray, np.ndarray]:
+        """Pods in the load balancer's rotation as a step function: (times, counts), from t = 0."""
+        return self._steps("lb-in", "lb-out")
+
     def ready_min(self, start: float, end: float) -> int:
-        """The fewest pods in rotation at any moment of [start, end)."""
+        """The fewest ready pods at any moment of [start, end)."""
         times, counts = self.ready_steps()
         first = max(int(np.searchsorted(times, start, side="right")) - 1, 0)
         last = int(np.searchsorted(times, end, side="left"))

@@ -66,7 +66,7 @@ def test_a_phase_without_requests_has_undefined_shares() -> None:
 
 
 def test_per_second_series() -> None:
-    events = (Event(1.5, "lb-out", 0), Event(1.7, "lb-in", 0), Event(2.2, "lb-out", 1))
+    events = (Event(1.5, "pod-not-ready", 0), Event(1.7, "pod-ready", 0), Event(2.2, "pod-not-ready", 1))
     series = second_series(trace(ROWS, events), horizon=3.5)
     assert series["requests"].tolist() == [4, 3, 1, 0]
     assert series["availability"][:3].tolist() == [1.0, pytest.approx(1 / 3), 1.0]

@@ -33,7 +33,9 @@ def test_pod_failure_is_noticed_after_three_failed_checks_and_back_after_restart
     assert times(tl, "recover") == [15.0]
     assert times(tl, "pod-up") == [19.0]
     assert times(tl, "lb-in") == [20.5]
-    downs = [e.pod for e in tl.events if e.kind in ("pod-down", "pod-up", "lb-out", "lb-in")]
+    assert times(tl, "pod-not-ready") == [10.0]  # the kubelet sees its container restart at once
+    assert times(tl, "pod-ready") == [20.5]
+    downs = [e.pod for e in tl.events if e.pod is not None]
     assert len(set(downs)) == 1
 
 
@@ -65,6 +67,7 @@ def test_success_threshold_needs_consecutive_passing_checks() -> None:
         [0.5] * 3,
     )
     assert times(tl, "lb-in") == [22.5]  # passes at 20.5 and 22.5
+    assert times(tl, "pod-ready") == [22.5]
 
 
 def test_pod_kill_recreates_after_schedule_delay_and_startup() -> None:
@@ -81,26 +84,32 @@ def test_pod_kill_faster_than_detection_never_leaves_rotation() -> None:
     tl = play((PodFault("pod-kill", 10.0, None, "one"),), offset=1.5)
     assert times(tl, "pod-up") == [15.0]
     assert times(tl, "lb-out") == []
-    assert tl.ready_min(0.0, 60.0) == 3
+    assert tl.rotation_steps()[1].min() == 3
+    # the new pod is not ready until its first passing check, at 15.5
+    assert times(tl, "pod-not-ready") == [10.0]
+    assert times(tl, "pod-ready") == [15.5]
+    assert tl.ready_min(0.0, 60.0) == 2
 
 
-def test_container_kill_backs_off_doubling_up_to_the_maximum() -> None:
-    life = Lifecycle(schedule_delay=1.0, startup_time=4.0, restart_backoff=10.0, restart_backoff_max=30.0)
-    faults = tuple(PodFault("container-kill", t, None, "one") for t in (10.0, 40.0, 100.0))
+def test_container_kill_backs_off_like_the_kubelet() -> None:
+    life = Lifecycle(schedule_delay=1.0, startup_time=4.0, restart_backoff=10.0, restart_backoff_max=15.0)
+    faults = tuple(PodFault("container-kill", t, None, "one") for t in (10.0, 20.0, 40.0, 100.0))
     tl = play(faults, seconds=200.0, replicas=1, lifecycle=life)
-    # back-off 10, 20, then 40 capped at 30; each plus 4 s start-up
-    assert times(tl, "pod-down") == [10.0, 40.0, 100.0]
-    assert times(tl, "pod-up") == [24.0, 64.0, 134.0]
+    # CrashLoopBackOff: the first crash restarts at once, then 10 s, then 20 s capped at 15 s; the
+    # container that ran 41 s (>= 2 x 15 s) before the fourth crash starts the count again. Each
+    # restart serves 4 s (start-up) later.
+    assert times(tl, "pod-down") == [10.0, 20.0, 40.0, 100.0]
+    assert times(tl, "pod-up") == [14.0, 34.0, 59.0, 104.0]
 
 
 def test_pod_kill_resets_the_container_back_off() -> None:
     faults = (
         PodFault("container-kill", 10.0, None, "one"),
-        PodFault("pod-kill", 40.0, None, "one"),
-        PodFault("container-kill", 60.0, None, "one"),
+        PodFault("pod-kill", 20.0, None, "one"),
+        PodFault("container-kill", 30.0, None, "one"),
     )
     tl = play(faults, seconds=200.0, replicas=1)
-    assert times(tl, "pod-up") == [24.0, 45.0, 74.0]  # the new pod's first restart waits 10 s again
+    assert times(tl, "pod-up") == [14.0, 25.0, 34.0]  # the new pod's first crash restarts at once
 
 
 def test_pod_kill_during_pod_failure_brings_an_unpaused_pod() -> None:
@@ -152,11 +161,14 @@ def test_which_pods_are_picked_depends_on_the_seed_only() -> None:
 def test_ready_pods_over_time() -> None:
     tl = play((PodFault("pod-failure", 10.0, 5.0, "fixed", "2"),))
     steps_t, steps_n = tl.ready_steps()
-    assert list(steps_t) == [0.0, 14.5, 14.5, 20.5, 20.5]
+    assert list(steps_t) == [0.0, 10.0, 10.0, 20.5, 20.5]
     assert list(steps_n) == [3, 2, 1, 2, 3]
-    assert tl.ready_min(0.0, 14.5) == 3
-    assert tl.ready_min(14.5, 20.5) == 1
-    assert tl.ready_min(21.0, 60.0) == 3
+    assert tl.ready_min(0.0, 10.0) == 3
+    assert tl.ready_min(10.0, 20.5) == 1
+    assert tl.ready_min(20.5, 60.0) == 3
+    rotation_t, rotation_n = tl.rotation_steps()
+    assert list(rotation_t) == [0.0, 14.5, 14.5, 20.5, 20.5]
+    assert list(rotation_n) == [3, 2, 1, 2, 3]
 
 
 def test_random_check_phases_are_within_one_period() -> None:
