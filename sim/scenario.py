@@ -86,9 +86,10 @@ class StoreFault:
     """A Chaos Mesh NetworkChaos on the path to the feature store.
 
     `delay`: every call takes `latency` +/- `jitter` longer (normal jitter, successive draws coupled
-    by `correlation`, never below zero). `loss`: a share `loss` of calls is dropped (successive drops
-    coupled by `correlation`) and the caller gives up at its per-call timeout. `partition`: every call
-    times out. `correlation`, like `loss`, is a fraction in [0, 1] (Chaos Mesh writes percentages).
+    by `correlation`, never below zero). `loss`: a share `loss` of request segments is lost (successive
+    losses coupled by `correlation`) and retransmitted after TCP's 200 ms, doubling, so with the usual
+    per-call timeouts a lost call times out. `partition`: every call times out. `correlation`, like
+    `loss`, is a fraction in [0, 1] (Chaos Mesh writes percentages).
     """
 
     action: str

@@ -1,8 +1,10 @@
 """The feature store under network chaos: what one call costs while faults are active.
 
-A call starting at `now` takes its base latency plus the injected delay of every active delay
-fault; an active partition, or a drop by an active loss fault, makes it a lost call: the caller
-hears nothing and gives up at its per-call timeout.
+A call starting at `now` takes its base latency plus the injected delay (with several delay faults
+active, the largest latency wins, as netem settings merge on one pod). A request segment lost by an
+active loss fault is retransmitted as TCP does, after `SEGMENT_RTO` doubling with every further loss
+of the same segment; an active partition loses the call outright: the caller hears nothing and gives
+up at its per-call timeout. This is what the testbed's fault proxy does (testbed/faults.py).
 """
 
 from __future__ import annotations
@@ -16,6 +18,8 @@ from sim.scenario import StoreFault
 from sim.variates import BLOCK
 
 LOST = -1.0  # what `call_time` returns for a call that never gets an answer
+SEGMENT_RTO = 0.2  # Linux TCP_RTO_MIN: the first retransmission of a lost segment
+GIVE_UP = 60.0  # retransmissions beyond this are as good as lost (every caller has given up)
 
 
 class _Draws:
@@ -55,16 +59,18 @@ class StoreFaults:
 
     def call_time(self, now: float, base: float) -> float:
         """The duration of a call starting at `now` with base latency `base`, or LOST."""
-        total, lost = base, False
+        delay = retransmit = 0.0
         for start, end, action, draws in self._active:
             if not start <= now < end:
                 continue
             if action == "partition":
-                lost = True
-            elif action == "loss":
-                assert draws is not None
-                lost = bool(draws()) or lost
+                return LOST
+            assert draws is not None
+            if action == "loss":
+                rto = SEGMENT_RTO
+                while draws() and retransmit < GIVE_UP:
+                    retransmit += rto
+                    rto *= 2
             else:
-                assert draws is not None
-                total += float(draws())
-        return LOST if lost else total
+                delay = max(delay, float(draws()))
+        return LOST if retransmit >= GIVE_UP else base + delay + retransmit

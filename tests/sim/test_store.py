@@ -56,7 +56,7 @@ def test_calls_outside_the_fault_window_cost_their_base_latency() -> None:
     assert (store.start, store.end) == (10.0, 15.0)
 
 
-def test_partition_loses_every_call_while_it_lasts_and_faults_combine() -> None:
+def test_partition_loses_every_call_while_it_lasts() -> None:
     faults = (
         StoreFault("partition", 10.0, 5.0),
         StoreFault("delay", 0.0, None, latency=0.05),
@@ -84,3 +84,25 @@ def test_lost_calls_cost_the_call_timeout_and_fall_back() -> None:
     assert lost[during].mean() == pytest.approx(0.3, abs=0.01)
     assert np.allclose(tr.latency[lost], 0.15)  # the 0.1 s call timeout + 0.05 s service
     assert np.allclose(tr.latency[~lost], 0.05)
+
+
+def test_a_lost_segment_is_retransmitted_after_tcps_timeout_doubling() -> None:
+    store = StoreFaults((StoreFault("loss", 0.0, None, loss=0.5),), 60.0, np.random.default_rng(3))
+    costs = np.array([store.call_time(1.0, 0.001) for _ in range(20_000)])
+    extra = np.round(costs[costs != LOST] - 0.001, 6)
+    assert set(np.unique(extra)) <= {0.0, 0.2, 0.6, 1.4, 3.0, 6.2, 12.6, 25.4, 51.0}
+    assert np.mean(costs == LOST) < 0.005  # nine losses in a row: retransmitting past a minute
+    assert np.mean(costs == 0.001) == pytest.approx(0.5, abs=0.015)
+    assert np.mean(extra == 0.2) == pytest.approx(0.25, abs=0.015)
+    assert np.mean(extra == 0.6) == pytest.approx(0.125, abs=0.01)
+
+
+def test_total_loss_never_gets_through() -> None:
+    store = StoreFaults((StoreFault("loss", 0.0, None, loss=1.0),), 60.0, np.random.default_rng(3))
+    assert store.call_time(1.0, 0.001) == LOST
+
+
+def test_of_several_delays_the_largest_applies() -> None:
+    faults = (StoreFault("delay", 0.0, None, latency=0.05), StoreFault("delay", 0.0, None, latency=0.3))
+    store = StoreFaults(faults, 60.0, np.random.default_rng(0))
+    assert store.call_time(1.0, 0.001) == pytest.approx(0.301)
