@@ -142,7 +142,8 @@ def phase_stats(name: str, start: float, end: float, trace: Trace, ready_min: in
 
 def _per_second_quantiles(second: np.ndarray, latency: np.ndarray, size: int) -> dict[str, np.ndarray]:
     """Nearest-rank quantiles of `latency` grouped by `second` (NaN for empty seconds)."""
-    order = np.lexsort((latency, second))
+    scale = float(latency.max()) + 1.0 if len(latency) else 1.0
+    order = np.argsort(second * scale + latency)  # by second, then latency (one float key: fast)
     second, latency = second[order], latency[order]
     counts = np.bincount(second, minlength=size)
     first = np.concatenate(([0], np.cumsum(counts)[:-1]))
