@@ -74,6 +74,7 @@ class Daemon:
         self.rules: list[str] = []
         self._procs: list[tuple[str, subprocess.Popen[bytes], processes.ProcessRecord]] = []
         self._stop = asyncio.Event()
+        self._supervision: asyncio.Task[None] | None = None
         self._started = time.time()
 
     # -- state -------------------------------------------------------------------------------
@@ -106,12 +107,11 @@ class Daemon:
             loop.add_signal_handler(sig, self._stop.set)
         self.run_dir.record_process(processes.record_of(DAEMON, os.getpid()))
         api = ControlServer(daemon_app(self), self.plan.host, self.plan.ports.supervisor)
-        supervision: asyncio.Task[None] | None = None
         code = 0
         try:
             await api.start()
             self._publish()
-            supervision = await self._start_all()
+            await self._start_all()
             self.phase = "running"
             self._publish()
             log.info("testbed running")
@@ -121,10 +121,10 @@ class Daemon:
             log.error("start-up failed: %s", exc)
             self._publish()
         finally:
-            await self._shutdown(supervision, api)
+            await self._shutdown(api)
         return code
 
-    async def _start_all(self) -> asyncio.Task[None]:
+    async def _start_all(self) -> None:
         plan = self.plan
         await self._run_step("redis", self._start_redis)
         await self._run_step("artifacts", self._ensure_artifacts)
@@ -132,11 +132,10 @@ class Daemon:
             "features", lambda: self._one_shot("features", components.load_features_command(plan))
         )
         await self._run_step("fault proxy", self._start_proxy)
-        supervision = asyncio.create_task(self._supervise())
+        self._supervision = asyncio.create_task(self._supervise())
         await self._run_step("pods", self._wait_pods_ready)
         await self._run_step("haproxy", self._start_haproxy)
         await self._run_step("prometheus", self._start_prometheus)
-        return supervision
 
     async def _run_step(self, name: str, start: Callable[[], Awaitable[None]]) -> None:
         if self._stop.is_set():
@@ -167,6 +166,8 @@ class Daemon:
     ) -> None:
         """Poll `ready` until it holds; fail at once if the component's process exits."""
         while not await ready():
+            if self._stop.is_set():
+                raise StartupError(f"stopped while starting {name}")
             if popen is not None and popen.poll() is not None:
                 raise StartupError(f"{name} exited with status {popen.returncode}{self._log_tail(name)}")
             await asyncio.sleep(POLL)
@@ -200,13 +201,22 @@ class Daemon:
             proc = await asyncio.create_subprocess_exec(
                 *argv, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT, start_new_session=True
             )
+            with contextlib.suppress(ProcessLookupError):  # found by `down` should the daemon crash
+                self.run_dir.record_process(processes.record_of(name, proc.pid, argv))
+            stopped = asyncio.create_task(self._stop.wait())
+            finished = asyncio.create_task(proc.wait())
             try:
-                code = await proc.wait()
-            except asyncio.CancelledError:
-                with contextlib.suppress(ProcessLookupError):
-                    os.killpg(proc.pid, signal.SIGKILL)
-                await proc.wait()
-                raise
+                await asyncio.wait({stopped, finished}, return_when=asyncio.FIRST_COMPLETED)
+            finally:
+                stopped.cancel()
+                if not finished.done():
+                    with contextlib.suppress(ProcessLookupError):
+                        os.killpg(proc.pid, signal.SIGKILL)
+                    await finished
+                self.run_dir.forget_process(name)
+            code = finished.result()
+            if self._stop.is_set():
+                raise StartupError(f"stopped while running {name}")
         if code != 0:
             raise StartupError(
                 f"{name}: `{' '.join(argv[1:4])}` exited with status {code}{self._log_tail(name)}"
@@ -252,7 +262,12 @@ class Daemon:
             on_pods_changed=pods_changed,
         )
         self.registry.register(PodMetrics(replicaset))
-        await self.supervisor.run(self._stop)
+        try:
+            await self.supervisor.run(self._stop)
+        except Exception as exc:  # unsupervised pods would make every experiment wrong: stop it all
+            log.exception("the supervisor failed")
+            self.phase, self.error = "failed", f"the supervisor failed: {exc}"
+            self._stop.set()
 
     async def _wait_pods_ready(self) -> None:
         async def all_ready() -> bool:
@@ -323,14 +338,14 @@ class Daemon:
         await self._until("prometheus", popen, targets_up)
 
     # -- stopping ----------------------------------------------------------------------------
-    async def _shutdown(self, supervision: asyncio.Task[None] | None, api: ControlServer) -> None:
+    async def _shutdown(self, api: ControlServer) -> None:
         if self.phase != "failed":
             self.phase = "stopping"
         self._publish()
         self._stop.set()
-        if supervision is not None:
+        if self._supervision is not None:
             with contextlib.suppress(asyncio.CancelledError):
-                await supervision
+                await self._supervision
         for name, popen, record in reversed(self._procs):
             await asyncio.to_thread(processes.stop, record)
             popen.poll()
