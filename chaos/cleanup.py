@@ -4,7 +4,8 @@ From the crash marker: each chaos object not marked recovered is undone the way 
 (pod failures recovered, proxy faults cleared); one-shot actions (pod-kill, container-kill) have
 nothing to undo. An entry caught while it was being injected has unknown targets, so every pod
 failure (or every proxy fault) on the testbed is recovered for it. `sweep` recovers everything the
-testbed has injected, marker or not. The crashed run's event log gets a `cleanup` event.
+testbed has injected, marker or not. A crashed run's load (Locust runs in a process group of its own,
+so it outlives the run) is stopped too. The crashed run's event log gets a `cleanup` event.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from chaos.errors import ChaosLabError
 from chaos.marker import INJECTED, INJECTING, InjectedChaos, Marker, RunInProgressError, owner_alive
 from chaos.run_record import EVENTS, Event, append_event
 from chaos.testbed_view import TestbedView
+from testbed import processes
 
 log = logging.getLogger(__name__)
 
@@ -30,6 +32,8 @@ class CleanupReport:
     notes: list[str] = field(default_factory=list)
     marker: str | None = None
     """The record directory of the run whose marker was read, if any."""
+    stopped_load: int | None = None
+    """PID of the crashed run's load process group, when cleanup stopped it."""
 
     @property
     def touched(self) -> bool:
@@ -41,6 +45,8 @@ class CleanupReport:
             parts.append(f"recovered pod failure on {', '.join(self.recovered_pods)}")
         if self.cleared_faults:
             parts.append(f"cleared proxy fault(s) {', '.join(self.cleared_faults)}")
+        if self.stopped_load is not None:
+            parts.append(f"stopped the crashed run's load (pid {self.stopped_load})")
         if not parts:
             parts.append("nothing was left injected")
         return "; ".join(parts)
@@ -51,6 +57,7 @@ class CleanupReport:
             "cleared_faults": self.cleared_faults,
             "notes": self.notes,
             "marker": self.marker,
+            "stopped_load": self.stopped_load,
         }
 
 
@@ -110,6 +117,9 @@ def cleanup(
         sweep(testbed, report)
     if inflight is not None:
         report.marker = inflight.record_dir
+        if inflight.load is not None and processes.is_alive(inflight.load):
+            processes.stop(inflight.load)
+            report.stopped_load = inflight.load.pid
         events = Path(inflight.record_dir) / EVENTS
         if events.parent.is_dir():
             try:

@@ -83,6 +83,8 @@ class InFlight:
     testbed: str
     started: float
     chaos: tuple[InjectedChaos, ...] = field(default_factory=tuple)
+    load: ProcessRecord | None = None
+    """The load's process (group leader), when it runs on this machine."""
 
     def with_chaos(self, entry: InjectedChaos) -> InFlight:
         """The marker with `entry` added, or replacing the entry of the same key."""
@@ -100,6 +102,7 @@ class InFlight:
             "testbed": self.testbed,
             "started": self.started,
             "chaos": [c.to_json() for c in self.chaos],
+            "load": self.load.to_json() if self.load else None,
         }
 
     @classmethod
@@ -110,6 +113,7 @@ class InFlight:
             testbed=str(data["testbed"]),
             started=float(data["started"]),
             chaos=tuple(InjectedChaos.from_json(c) for c in data.get("chaos", [])),
+            load=ProcessRecord.from_json(data["load"]) if data.get("load") else None,
         )
 
 

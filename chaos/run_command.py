@@ -112,7 +112,7 @@ class RunDisplay:
             return
         at = f"{event.time - self.origin:7.1f} s" if self.origin is not None else "    -    "
         detail = ", ".join(f"{k}={_short(v)}" for k, v in event.detail.items() if k not in ("at", "values"))
-        self.console.print(f"{at}  {label}  {detail}", markup=False, highlight=False)
+        say(self.console, f"{at}  {label}  {detail}")
 
     def progress(self, progress: Progress) -> None:
         if self.live is not None:
@@ -139,6 +139,11 @@ def status_line(p: Progress) -> Text:
         f"{p.phase:<9} {p.elapsed:6.0f}/{p.total:g} s  availability {fmt('availability', availability)}  "
         f"p95 {fmt('latency_p95', p95)}  ready {ready}  chaos {chaos}"
     )
+
+
+def say(console: Console, text: str) -> None:
+    """Print plain text, unwrapped (paths and pod names stay whole)."""
+    console.print(text, markup=False, highlight=False, soft_wrap=True)
 
 
 def _short(value: object) -> str:
@@ -169,20 +174,19 @@ def run_command(
         )
         if dry_run:
             for line in runner.dry_run().lines():
-                console.print(line, markup=False, highlight=False)
+                say(console, line)
             return 0
         if predict:
-            console.print(f"predicting {experiment.name} ({replications} replications)...", markup=False)
+            say(console, f"predicting {experiment.name} ({replications} replications)...")
         with display.showing():
             result = runner.run()
-    console.print(
+    say(
+        console,
         f"{result.status}: {result.passed}/{result.criteria} criteria passed"
         + (f" ({result.reason})" if result.reason else "")
         + f"; rollback {'done' if result.rollback_done else 'INCOMPLETE: run `chaoslab cleanup`'}",
-        markup=False,
-        highlight=False,
     )
-    console.print(f"run record: {result.record_dir}", markup=False, highlight=False)
+    say(console, f"run record: {result.record_dir}")
     return result.exit_code
 
 
@@ -191,8 +195,8 @@ def cleanup_command(run_dir: Path | None, sweep_all: bool, console: Console) -> 
     with open_testbed(run_dir) as testbed:
         report = cleanup(Marker.of_testbed(testbed.location), testbed, sweep_all=sweep_all)
     if report.marker is None and not sweep_all:
-        console.print(f"no crash marker in {testbed.location}: no run left chaos behind", markup=False)
-    console.print(report.describe(), markup=False, highlight=False)
+        say(console, f"no crash marker in {testbed.location}: no run left chaos behind")
+    say(console, report.describe())
     for note in report.notes:
-        console.print(f"note: {note}", markup=False, highlight=False)
+        say(console, f"note: {note}")
     return 0

@@ -6,11 +6,12 @@ chaos.load_driver.LoadRun, time) so that the runner's tests use small fakes of o
 
 from __future__ import annotations
 
+import subprocess
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, Protocol, runtime_checkable
 
 from chaos.load_driver import Record
 from chaos.local_executor import ChaosStatus
@@ -58,6 +59,13 @@ class LoadHandle(Protocol):
     def stop(self) -> list[Record]: ...
 
     def records(self) -> list[Record]: ...
+
+
+@runtime_checkable
+class HasProcess(Protocol):
+    """A load run by a local process group (LoadRun): a crashed run's cleanup can stop it."""
+
+    process: subprocess.Popen[bytes]
 
 
 LoadStarter = Callable[[Path, Experiment, float], LoadHandle]

@@ -38,7 +38,7 @@ from chaos.observed import ReadySample
 from chaos.prerequisites import check_prerequisites
 from chaos.run_finish import collect_outcome, write_record
 from chaos.run_record import Event, RunRecord
-from chaos.run_seams import LoadHandle, Seams
+from chaos.run_seams import HasProcess, LoadHandle, Seams
 from chaos.run_state import (
     ABORTED,
     ERROR,
@@ -54,6 +54,7 @@ from chaos.run_state import (
 from chaos.selection import max_count
 from chaos.spec import ChaosStep, Experiment
 from chaos.steady_state import check_steady_state
+from testbed.processes import record_of
 
 log = logging.getLogger(__name__)
 
@@ -241,6 +242,13 @@ class Runner:
     def _execute(self, state: RunState, guard: InterruptGuard) -> None:
         load = self.seams.start_load(state.record.load_dir, self.experiment, self.settle)
         state.load = load
+        if isinstance(load, HasProcess) and state.marker is not None:
+            try:
+                owner = record_of("load", load.process.pid)
+            except ProcessLookupError:
+                owner = None  # it has ended already; tail() will say why
+            state.marker = replace(state.marker, load=owner)
+            self.seams.the_marker().write(state.marker)
         try:
             self._drive(load, state)
         finally:
