@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from chaos.marker import Marker
 from chaos.run_record import read_events
 from chaos.run_state import RunOptions
 from chaos.runner import BlastRadiusError, Runner, RunResult
@@ -154,3 +155,37 @@ def test_a_manifest_hitting_more_pods_than_the_scope_allows_on_this_testbed_is_r
     with pytest.raises(BlastRadiusError, match="may hit 1 of 1 pods"):
         run(b, experiment)
     assert b.world.changes == [] and b.load.started == [] and not b.runs.exists()
+
+
+def test_a_network_fault_is_put_on_the_proxy_listed_in_the_marker_and_cleared(tmp_path: Path) -> None:
+    b = bench(tmp_path)
+    manifest = {
+        "apiVersion": "chaos-mesh.org/v1alpha1",
+        "kind": "NetworkChaos",
+        "metadata": {"name": "store-latency", "namespace": "chaos-testing"},
+        "spec": {
+            "action": "delay",
+            "mode": "all",
+            "selector": {"namespaces": ["ml-services"], "labelSelectors": {"app": "feature-store"}},
+            "delay": {"latency": "500ms", "jitter": "100ms"},
+            "direction": "to",
+        },
+    }
+    seen = []
+    b.clock.at(
+        ORIGIN + 15.0,
+        lambda: seen.append((sorted(b.world.faults), Marker.of_testbed(b.testbed.location).read())),
+    )
+    hands_off = [{"name": "hands off", "noManualIntervention": True}]
+    result = run(b, write_experiment(tmp_path / "spec", manifest=manifest, criteria=hands_off))
+
+    assert result.status == "passed", result.reason
+    ((faults, marker),) = seen
+    assert faults == ["chaos-testing.store-latency"]
+    assert marker is not None and marker.chaos[0].faults == ("chaos-testing.store-latency",)
+    assert [c[1:] for c in b.world.changes] == [
+        ("set-fault", "chaos-testing.store-latency"),
+        ("clear-fault", "chaos-testing.store-latency"),
+    ]
+    assert [c[0] - ORIGIN for c in b.world.changes] == [10.0, 20.0]
+    assert b.world.faults == {} and not Marker.of_testbed(b.testbed.location).path.exists()
