@@ -196,7 +196,10 @@ class Runner:
         leftovers = self._recover_leftovers()
         warnings = check_prerequisites(experiment, seams.testbed, seams.prometheus)
         self._guard_blast_radius()
-        forecast = seams.predictor(experiment) if seams.predictor is not None else None
+        try:
+            forecast = seams.predictor(experiment) if seams.predictor is not None else None
+        except KeyboardInterrupt:
+            raise Interrupted("SIGINT received while predicting; nothing was touched") from None
         record = RunRecord.create(self.options.runs_root, experiment, seams.clock.time())
         state = self._state = RunState(record, forecast, warnings, leftovers, self.settle)
         if forecast is not None:
