@@ -5,8 +5,10 @@ Definition (seconds, resolution one second):
   first fault starts (1.0 when there are none);
 - a second is healthy when nothing was sent in it or its availability is at least
   L - `TOLERANCE` (one percentage point, so that one unlucky request does not count as an outage);
-- availability is back at the start of the longest run of healthy seconds that reaches the last
-  whole second of the run (and starts no earlier than the second the last fault ends in);
+- availability is back at the first second, from the one the last fault ends in, that starts
+  `STABLE_SECONDS` healthy seconds in a row (or healthy seconds up to the end of the run, when fewer
+  remain): a steady state has to hold for a while, yet a lone noisy second long after the fault
+  does not undo a recovery;
 - ready pods are back from the last moment their count changed, if it then held every replica
   (else never);
 - the service has recovered at the later of the two; recovery_time is that moment minus the end of
@@ -21,6 +23,7 @@ import math
 import numpy as np
 
 TOLERANCE = 0.01
+STABLE_SECONDS = 5
 
 
 def baseline_level(requests: np.ndarray, successes: np.ndarray, fault_start: float) -> float:
@@ -52,8 +55,18 @@ def recovery_time(
     sent, ok = requests[first:whole], successes[first:whole]
     with np.errstate(invalid="ignore", divide="ignore"):
         healthy = (sent == 0) | (ok >= level * sent)
-    sick = np.flatnonzero(~healthy)
-    back = first + (int(sick[-1]) + 1 if len(sick) else 0)
-    if back >= whole:
+    back = _stable_from(healthy)
+    if back is None:
         return None
-    return max(0.0, max(ready_at, float(back)) - fault_end)
+    return max(0.0, max(ready_at, float(first + back)) - fault_end)
+
+
+def _stable_from(healthy: np.ndarray) -> int | None:
+    """Index of the first healthy second that starts STABLE_SECONDS healthy ones (or runs to the end)."""
+    run = 0
+    start: int | None = None
+    for index in range(len(healthy) - 1, -1, -1):  # run = healthy seconds from index onwards
+        run = run + 1 if healthy[index] else 0
+        if run and (run >= STABLE_SECONDS or index + run == len(healthy)):
+            start = index
+    return start

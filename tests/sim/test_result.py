@@ -136,3 +136,14 @@ def test_summary_of_a_replication() -> None:
         rep.metric("availability")
     with pytest.raises(SimulationError, match="must be None"):
         rep.metric("recovery_time", "chaos")
+
+
+def test_a_lone_noisy_second_long_after_the_fault_does_not_undo_a_recovery() -> None:
+    requests = np.full(40, 100.0)
+    successes = requests.copy()
+    successes[10:13] = 0.0  # the outage: fault from 10 to 12.5
+    successes[14] = 50.0  # not yet stable: one more bad second
+    successes[30] = 90.0  # background noise much later
+    steps = (np.array([0.0]), np.array([3]))
+    # seconds 15..19 are the first five healthy ones in a row: back at 15, 2.5 s after the fault
+    assert recovery_time(requests, successes, *steps, 3, 10.0, 12.5, 40.0) == pytest.approx(2.5)
