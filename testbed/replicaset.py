@@ -18,9 +18,10 @@ Semantics, following Kubernetes:
 
 Start-up: `startupTime` is the time from a container's start until /ready can pass. The service
 process usually boots faster, so every container start after the first boots has been seen waits
-`startupTime` minus the observed boot time (the mean so far, measured until the first passing
-readiness probe) before its process is launched: a pod is back after `scheduleDelay` + `startupTime`
-as on the cluster the profile describes. The first pods start without waiting (nothing is known yet).
+`startupTime` minus the shortest boot seen so far before its process is launched (boot = until the
+first of frequent checks of /ready passes; these checks leave readiness alone; the shortest, because
+a busy machine only ever adds to it). So a pod is back after `scheduleDelay` + `startupTime`, as on
+the cluster the profile describes. The first pods start without waiting (nothing is known yet).
 
 Each slot has a fixed port, so a replacement pod can only start once its predecessor's process is
 gone; `process_gone` reports that.
@@ -40,6 +41,9 @@ _NAME_ALPHABET = "bcdfghjklmnpqrstvwxz2456789"
 
 READINESS = "readiness"
 LIVENESS = "liveness"
+BOOT = "boot"
+"""A check of /ready that only measures how long the process took to boot (readiness is untouched)."""
+BOOT_CHECK_INTERVAL = 0.1
 
 
 class PodNotFoundError(ChaosLabError):
@@ -118,7 +122,8 @@ class Pod:
     started_at: float | None = None
     ever_started: bool = False
     booted: bool = False
-    """Whether the running process has passed a readiness probe since it started."""
+    """Whether the running process has passed a boot check since it started."""
+    next_boot_check: float = 0.0
     ready: bool = False
     failure_injected: bool = False
     readiness: _ProbeState = field(default_factory=_ProbeState)
@@ -162,7 +167,7 @@ class ReplicaSet:
         self._pods: dict[int, Pod] = {}
         self._terminating: dict[int, str] = {}
         self._used_names: set[str] = set()
-        self._boots: list[float] = []
+        self._shortest_boot: float | None = None
 
     # -- reading -----------------------------------------------------------------------------
     @property
@@ -181,9 +186,9 @@ class ReplicaSet:
     @property
     def startup_wait(self) -> float:
         """How long a container start waits before its process is launched (see the module doc)."""
-        if not self._boots:
+        if self._shortest_boot is None:
             return 0.0
-        return max(0.0, self.template.lifecycle.startup_time - sum(self._boots) / len(self._boots))
+        return max(0.0, self.template.lifecycle.startup_time - self._shortest_boot)
 
     @property
     def available(self) -> int:
@@ -224,6 +229,9 @@ class ReplicaSet:
                 if state.next_at <= now:
                     state.next_at = now + self._probe(kind).period
                     checks.append(ProbeCheck(pod.name, kind, pod.port))
+            if not pod.booted and pod.next_boot_check <= now:
+                pod.next_boot_check = now + BOOT_CHECK_INTERVAL
+                checks.append(ProbeCheck(pod.name, BOOT, pod.port))
         return checks
 
     def probe_result(self, name: str, kind: str, ok: bool, now: float) -> list[Action]:
@@ -234,6 +242,12 @@ class ReplicaSet:
             return []
         if not pod.process_running:
             return []
+        if kind == BOOT:
+            if ok and not pod.booted and pod.started_at is not None:
+                pod.booted = True
+                boot = now - pod.started_at
+                self._shortest_boot = boot if self._shortest_boot is None else min(boot, self._shortest_boot)
+            return []
         probe = self._probe(kind)
         state = pod.readiness if kind == READINESS else pod.liveness
         if ok:
@@ -242,9 +256,6 @@ class ReplicaSet:
             state.successes, state.failures = 0, state.failures + 1
         if kind == READINESS:
             if ok and state.successes >= probe.success_threshold:
-                if not pod.ready and not pod.booted and pod.started_at is not None:
-                    pod.booted = True
-                    self._boots.append(now - pod.started_at)
                 pod.ready = True
             elif not ok and state.failures >= probe.failure_threshold:
                 pod.ready = False
@@ -304,7 +315,7 @@ class ReplicaSet:
         if pod.ever_started and pod.reason != "ContainerCreating":
             pod.restarts += 1
         pod.state, pod.reason, pod.start_at, pod.started_at = "running", "", None, now
-        pod.booted = False
+        pod.booted, pod.next_boot_check = False, now
         pod.ever_started = True
         self._not_ready(pod)
         pod.readiness.next_at = now

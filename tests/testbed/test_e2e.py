@@ -162,8 +162,12 @@ spec:
         PERIOD * FALL + SLACK,
     )
     assert time.monotonic() - killed_at <= PERIOD * FALL + SLACK
-    recreate = SCHEDULE_DELAY + STARTUP + PERIOD
-    poll("the replacement pod is ready", lambda: pod_in_slot(testbed, slot)["ready"], recreate + SLACK)
+    recreated_by = killed_at + SCHEDULE_DELAY + STARTUP + PERIOD + SLACK
+    poll(
+        "the replacement pod is ready within scheduleDelay + startupTime + one probe period",
+        lambda: pod_in_slot(testbed, slot)["ready"],
+        recreated_by - time.monotonic(),
+    )
     assert time.monotonic() - killed_at >= SCHEDULE_DELAY + STARTUP - SLACK, (
         "scheduling and start-up take time"
     )
