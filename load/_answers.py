@@ -155,7 +155,6 @@ class AnswerTally:
         wrong = f"{100 * c['wrong'] / c['judged']:.2f} %" if c["judged"] else "n/a"
         return (
             f"{c['requests']} answers: {c['ok']} ok, {c['degraded']} degraded "
-            f"({c['fallback']} through a fallback, {c['cache']} of them with cached features), {c['error']} failed; "
-            f"wrong predictions {c['wrong']} of "
-            f"{c['judged']} judged ({wrong})"
+            f"({c['fallback']} through a fallback, {c['cache']} of them with cached features), "
+            f"{c['error']} failed; wrong predictions {c['wrong']} of {c['judged']} judged ({wrong})"
         )
