@@ -36,3 +36,18 @@ _ALL = (
 )
 
 METRICS: dict[str, MetricInfo] = {m.name: m for m in _ALL}
+PHASED_METRICS: tuple[str, ...] = tuple(m.name for m in _ALL if m.phased)
+
+# Per-second series, predicted (sim) and observed (a run) alike.
+SERIES = (
+    "requests",
+    "availability",
+    "error_rate",
+    "latency_p50",
+    "latency_p95",
+    "latency_p99",
+    "cache_share",
+    "fallback_share",
+    "throughput",
+    "ready_pods",
+)

@@ -34,7 +34,7 @@ from typing import Any, Protocol
 import numpy as np
 from scipy import stats
 
-from chaos.metrics import PHASES
+from chaos.metrics import PHASES, SERIES
 from sim.recovery import recovery_time
 
 CONFIDENCE = 0.90
@@ -42,18 +42,6 @@ BOOTSTRAP_RESAMPLES = 2000
 BOOTSTRAP_SEED = 0
 QUANTILES = {"latency_p50": 0.50, "latency_p95": 0.95, "latency_p99": 0.99}
 SHARES = ("availability", "error_rate", "cache_share", "fallback_share", "wrong_rate")
-SERIES = (
-    "requests",
-    "availability",
-    "error_rate",
-    "latency_p50",
-    "latency_p95",
-    "latency_p99",
-    "cache_share",
-    "fallback_share",
-    "throughput",
-    "ready_pods",
-)
 
 
 class RequestRecord(Protocol):

@@ -8,25 +8,14 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from chaos.metrics import METRICS, PHASES
+from chaos.metrics import METRICS, PHASED_METRICS, PHASES
 from chaos.observed import Observation, PhaseObservation
 from chaos.run_record import Event
 from chaos.spec import Experiment
 from chaos.verdict import Verdict
 from sim.forecast import format_value
 
-TABLE_METRICS = (
-    "availability",
-    "error_rate",
-    "latency_p50",
-    "latency_p95",
-    "latency_p99",
-    "cache_share",
-    "fallback_share",
-    "wrong_rate",
-    "throughput",
-    "ready_pods_min",
-)
+TABLE_METRICS = PHASED_METRICS
 TIMELINE_KINDS = (
     "phase",
     "steady-state",

@@ -22,15 +22,11 @@ from typing import Any
 import numpy as np
 
 from chaos.errors import SimulationError
+from chaos.metrics import SERIES
 from chaos.spec import compare
 from chaos.system import SystemProfile
 from sim.replication import run_replication
-from sim.result import (
-    PHASE_METRICS,
-    RUN_METRICS,
-    SERIES,
-    Replication,
-)
+from sim.result import PHASE_METRICS, RUN_METRICS, Replication
 from sim.scenario import Phase, Scenario
 
 log = logging.getLogger(__name__)

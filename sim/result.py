@@ -41,18 +41,6 @@ PHASE_METRICS = (
     "ready_pods_min",
 )
 RUN_METRICS = ("breaker_first_trip", "breaker_trips", "recovery_time")
-SERIES = (
-    "requests",
-    "availability",
-    "error_rate",
-    "latency_p50",
-    "latency_p95",
-    "latency_p99",
-    "cache_share",
-    "fallback_share",
-    "throughput",
-    "ready_pods",
-)
 ERROR_KINDS = tuple(oc.ERROR_KINDS.values())
 FALLBACK_REASONS = tuple(oc.FALLBACK_REASONS.values())
 
