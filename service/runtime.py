@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import math
 import random
@@ -34,6 +33,10 @@ log = logging.getLogger(__name__)
 
 ENV_ADMIN_TOKEN = "CHAOSLAB_ADMIN_TOKEN"
 SHUTDOWN_GRACE = 1.0  # seconds beyond the request deadline that in-flight requests get on SIGTERM
+EVENT_LOOP = "uvloop"
+"""uvicorn's event loop; `Server.run` builds it (`asyncio.run` would always use the default loop)."""
+HTTP_PARSER = "httptools"
+"""uvicorn's HTTP/1.1 parser: httptools parses in C, h11 (uvicorn's fallback) in Python."""
 
 
 @dataclass(frozen=True)
@@ -172,13 +175,15 @@ def run(settings: ServeSettings) -> None:
         port=settings.port,
         log_config=None,
         access_log=False,
+        loop=EVENT_LOOP,
+        http=HTTP_PARSER,
         lifespan="on",
         timeout_graceful_shutdown=math.ceil(settings.profile.service.request_timeout + SHUTDOWN_GRACE),
     )
     server = uvicorn.Server(config)
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, _exit_cleanly)
-    asyncio.run(server.serve())
+    server.run()
     if not server.started:
         raise ServiceConfigError(f"could not serve on {settings.host}:{settings.port} (see the log above)")
 
