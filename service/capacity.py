@@ -11,8 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import math
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 
 import numpy as np
 
@@ -44,21 +42,40 @@ class Capacity:
         """Admitted requests waiting for a slot."""
         return self._admitted - self._running
 
-    @asynccontextmanager
-    async def slot(self) -> AsyncIterator[None]:
-        """Hold one slot for the body; raises Overloaded when the queue is full."""
+    def slot(self) -> _Slot:
+        """Hold one slot for the body of `async with`; raises Overloaded when the queue is full."""
+        return _Slot(self)
+
+    async def _enter(self) -> None:
         if self._admitted >= self.concurrency + self.max_queue:
             raise Overloaded(f"queue full: {self.concurrency} running and {self.max_queue} waiting")
         self._admitted += 1
         try:
-            async with self._slots:
-                self._running += 1
-                try:
-                    yield
-                finally:
-                    self._running -= 1
-        finally:
-            self._admitted -= 1
+            await self._slots.acquire()
+        except BaseException:
+            self._admitted -= 1  # cancelled (request deadline) while waiting: leave the queue
+            raise
+        self._running += 1
+
+    def _exit(self) -> None:
+        self._running -= 1
+        self._admitted -= 1
+        self._slots.release()
+
+
+class _Slot:
+    """`Capacity.slot()`: a plain context manager, cheaper per request than a generator-based one."""
+
+    __slots__ = ("_capacity",)
+
+    def __init__(self, capacity: Capacity) -> None:
+        self._capacity = capacity
+
+    async def __aenter__(self) -> None:
+        await self._capacity._enter()
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        self._capacity._exit()
 
 
 class ServiceTime:

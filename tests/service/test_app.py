@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 
 import httpx
 from prometheus_client.parser import text_string_to_metric_families
+from starlette.applications import Starlette
+from starlette.types import Receive, Scope, Send
 
 from chaos.model_chaos import ChaosConfig
 from chaos.system import SystemProfile
@@ -42,6 +44,74 @@ def test_predict_answers_with_the_contract_fields(make_pod: PodFactory) -> None:
         assert body["entity_id"] == "42" and body["pod"] == "pod-test"
         assert body["prediction"] in (0, 1) and 0.5 <= body["probability"] <= 1.0
         assert (body["feature_source"], body["fallback"], body["fallback_reason"]) == ("store", False, None)
+
+    run(make_pod(), scenario)
+
+
+def test_predict_answers_are_compact_json_with_a_length(make_pod: PodFactory) -> None:
+    async def scenario(client: httpx.AsyncClient) -> None:
+        r = await client.post("/predict", json={"entity_id": "42"})
+        assert r.headers["content-type"] == "application/json"
+        assert int(r.headers["content-length"]) == len(r.content)
+        assert r.content.startswith(b'{"entity_id":"42","prediction":')
+        refused = await client.post("/predict", content=b"{not json")
+        assert refused.headers["content-type"] == "application/json"
+        assert refused.json()["detail"][0]["message"].startswith("not valid JSON")
+
+    run(make_pod(), scenario)
+
+
+def test_predict_takes_only_post(make_pod: PodFactory) -> None:
+    async def scenario(client: httpx.AsyncClient) -> None:
+        r = await client.get("/predict")
+        assert r.status_code == 405 and r.headers["allow"] == "POST"
+        assert (await client.post("/predict/", json={"entity_id": "1"})).status_code in (307, 404)
+
+    pod = make_pod()
+    run(pod, scenario)
+    assert (
+        pod.metrics.registry.get_sample_value(
+            "mlservice_requests_total", {"outcome": "success", "code": "200"}
+        )
+        == 0
+    )
+
+
+def test_the_router_serves_predict_as_the_shortcut_does(make_pod: PodFactory) -> None:
+    pod = make_pod()
+    app = create_app(pod)
+
+    async def router_only(scope: Scope, receive: Receive, send: Send) -> None:
+        await Starlette.__call__(app, scope, receive, send)  # skip PodApp's shortcut
+
+    async def main() -> tuple[httpx.Response, httpx.Response]:
+        async with app.router.lifespan_context(app):
+            answers = []
+            for asgi in (app, router_only):
+                transport = httpx.ASGITransport(app=asgi)
+                async with httpx.AsyncClient(transport=transport, base_url="http://pod") as client:
+                    answers.append(await client.post("/predict", json={"entity_id": "42"}))
+            return answers[0], answers[1]
+
+    shortcut, routed = asyncio.run(main())
+    assert routed.status_code == 200 and routed.content == shortcut.content
+    assert routed.headers["content-type"] == shortcut.headers["content-type"]
+    assert (
+        pod.metrics.registry.get_sample_value(
+            "mlservice_requests_total", {"outcome": "success", "code": "200"}
+        )
+        == 2
+    )
+
+
+def test_predict_body_may_arrive_in_several_messages(make_pod: PodFactory) -> None:
+    async def chunks() -> AsyncIterator[bytes]:
+        for part in (b'{"entity', b'_id": ', b'"7"}'):
+            yield part
+
+    async def scenario(client: httpx.AsyncClient) -> None:
+        r = await client.post("/predict", content=chunks())
+        assert r.status_code == 200 and r.json()["entity_id"] == "7"
 
     run(make_pod(), scenario)
 
