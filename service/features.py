@@ -100,10 +100,10 @@ class FeatureResolver:
         elapsed = self._clock() - start
         self.breaker.record_success(elapsed)
         if stored is None:
-            self.metrics.store_duration.labels("not_found").observe(elapsed)
+            self.metrics.observe_store_call("not_found", elapsed)
             return FeatureLookup(dict(self.defaults), SOURCE_DEFAULTS, REASON_UNKNOWN_ENTITY)
         slow = elapsed >= self.breaker.config.slow_call
-        self.metrics.store_duration.labels("slow" if slow else "ok").observe(elapsed)
+        self.metrics.observe_store_call("slow" if slow else "ok", elapsed)
         values = {name: stored[name] for name in self.defaults}
         self.cache.put(entity_id, values)
         return FeatureLookup(values, SOURCE_STORE)
@@ -115,7 +115,7 @@ class FeatureResolver:
 
     def _failed(self, start: float, result: str) -> None:
         self.breaker.record_failure()
-        self.metrics.store_duration.labels(result).observe(self._clock() - start)
+        self.metrics.observe_store_call(result, self._clock() - start)
 
     def _fallback(self, entity_id: str, reason: str) -> FeatureLookup:
         cached = self.cache.get(entity_id)

@@ -149,6 +149,13 @@ class ServiceMetrics:
         )
         self.ready = Gauge(f"{PREFIX}_ready", "1 when the pod reports ready on /ready.", registry=r)
         self._zeros()
+        # The labelled children that every request touches, looked up once: `labels()` takes a lock
+        # and validates and joins the label values on every call.
+        self._requests_by_status = {s: self.requests.labels(outcome_of(s), str(s)) for s in STATUSES}
+        self._store_by_result = {result: self.store_duration.labels(result) for result in STORE_RESULTS}
+        self._by_source = {source: self.feature_source.labels(source) for source in FEATURE_SOURCES}
+        self._by_reason = {reason: self.fallbacks.labels(reason) for reason in FALLBACK_REASONS}
+        self._predictions: dict[tuple[int, str], Counter] = {}
 
     def _zeros(self) -> None:
         for status in STATUSES:
@@ -189,8 +196,25 @@ class ServiceMetrics:
         self.set_breaker_state(new)
 
     def count_request(self, status: int, seconds: float) -> None:
-        self.requests.labels(outcome_of(status), str(status)).inc()
+        counter = self._requests_by_status.get(status)
+        if counter is None:
+            counter = self.requests.labels(outcome_of(status), str(status))
+        counter.inc()
         self.request_duration.observe(seconds)
+
+    def observe_store_call(self, result: str, seconds: float) -> None:
+        """One feature-store call's duration by result (one of STORE_RESULTS)."""
+        self._store_by_result[result].observe(seconds)
+
+    def count_prediction(self, source: str, cls: int, version: str, reason: str | None) -> None:
+        """An answered prediction: its feature source, class and model version, and fallback reason."""
+        self._by_source[source].inc()
+        counter = self._predictions.get((cls, version))
+        if counter is None:
+            counter = self._predictions[cls, version] = self.predictions.labels(str(cls), version)
+        counter.inc()
+        if reason is not None:
+            self._by_reason[reason].inc()
 
     def exposition(self) -> bytes:
         return generate_latest(self.registry)

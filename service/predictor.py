@@ -134,8 +134,4 @@ class Predictor:
         return prediction
 
     def _count(self, p: Prediction) -> None:
-        m = self.metrics
-        m.feature_source.labels(p.feature_source).inc()
-        m.predictions.labels(str(p.prediction), p.model_version).inc()
-        if p.fallback_reason is not None:
-            m.fallbacks.labels(p.fallback_reason).inc()
+        self.metrics.count_prediction(p.feature_source, p.prediction, p.model_version, p.fallback_reason)
