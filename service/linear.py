@@ -10,6 +10,7 @@ folded model predicts exactly what the pipeline predicts on every row of the dat
 from __future__ import annotations
 
 import math
+import operator
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -46,6 +47,13 @@ class LinearClassifier:
     def inputs(self) -> tuple[str, ...]:
         """The features this model actually uses (non-zero weight)."""
         return tuple(name for name, w in zip(self.feature_names, self.weights, strict=True) if w != 0.0)
+
+    def probabilities(self, row: Sequence[float]) -> tuple[float, float]:
+        """`predict_proba` of one row in plain Python: for a single row, numpy's per-call overhead
+        costs more than the 30 multiplications. Agrees with `predict_proba` to rounding."""
+        z = sum(map(operator.mul, self.weights, row)) + self.intercept
+        p1 = 0.5 * (1.0 + math.tanh(0.5 * z))
+        return 1.0 - p1, p1
 
     def decision_function(self, X: Any) -> np.ndarray:
         rows = np.atleast_2d(np.asarray(X, dtype=np.float64))

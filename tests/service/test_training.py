@@ -42,6 +42,17 @@ def test_serving_models_predict_what_the_pipelines_predict(artifacts_dir: Path) 
         assert (artifacts.models[version].predict(X) == pipeline.predict(X[:, columns])).all(), version
 
 
+def test_one_row_probabilities_agree_with_predict_proba(artifacts_dir: Path) -> None:
+    artifacts = load_artifacts(artifacts_dir)
+    _, X, _ = load_dataset()
+    for version, model in {**artifacts.models, "fallback": artifacts.fallback}.items():
+        batch = model.predict_proba(X)
+        rows = np.array([model.probabilities(list(map(float, row))) for row in X])
+        np.testing.assert_allclose(rows, batch, rtol=1e-12, atol=1e-15, err_msg=version)
+        served = np.where(rows[:, 1] > rows[:, 0], model.classes[1], model.classes[0])
+        assert (served == model.predict(X)).all(), version
+
+
 def test_versions_roles_and_quality(artifacts_dir: Path) -> None:
     artifacts = load_artifacts(artifacts_dir)
     assert artifacts.primary_versions == ("v1", "v2", "v3-bad")
