@@ -1,13 +1,15 @@
 """The feature store: Redis, one hash per entity (`features:<entity_id>`, field = feature name).
 
 `RedisFeatureStore.fetch` is the raw call (no breaker, no cache: see service.features). It is built
-for a store reached through a fault proxy: connect and socket timeouts equal to the per-call timeout,
-no library-level retries (the breaker decides what to try), so a refused, black-holed or slow
-connection costs at most the timeout. `load_features` fills the store from the data set.
+for a store reached through a fault proxy: the call (connecting included) ends at the per-call
+timeout, with no retries (the breaker decides what to try), so a refused, black-holed or slow
+connection costs at most the timeout. It reads through `service.redis_client`, a lean client for
+this one command. `load_features` fills the store from the data set (with redis-py).
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import math
 from collections.abc import Mapping, Sequence
@@ -15,11 +17,9 @@ from typing import Protocol
 
 import numpy as np
 import redis
-import redis.asyncio as aioredis
-from redis.asyncio.retry import Retry
-from redis.backoff import NoBackoff
 
 from service.errors import FeatureDataError, ServiceConfigError
+from service.redis_client import RedisClient
 
 log = logging.getLogger(__name__)
 
@@ -47,37 +47,33 @@ def _check_url(url: str) -> None:
 
 
 class RedisFeatureStore:
-    """Feature vectors from Redis hashes, through redis.asyncio."""
+    """Feature vectors from Redis hashes."""
 
     def __init__(self, url: str, timeout: float, max_connections: int = 32) -> None:
         _check_url(url)
         self.url = url
         self.timeout = timeout
-        self._client = aioredis.Redis.from_url(
-            url,
-            socket_timeout=timeout,
-            socket_connect_timeout=timeout,
-            retry=Retry(NoBackoff(), 0),
-            max_connections=max_connections,
-            decode_responses=True,
-        )
+        self._client = RedisClient(url, max_connections)
 
     async def fetch(self, entity_id: str) -> dict[str, float] | None:
-        raw = await self._client.hgetall(entity_key(entity_id))
+        async with asyncio.timeout(self.timeout):
+            raw = await self._client.hgetall(entity_key(entity_id))
         if not raw:
             return None
-        return parse_hash(entity_id, {_text(k): _text(v) for k, v in raw.items()})
+        return parse_hash(entity_id, raw)
 
     async def close(self) -> None:
-        await self._client.aclose()
-
-
-def _text(value: bytes | str) -> str:
-    return value.decode() if isinstance(value, bytes) else value
+        await self._client.close()
 
 
 def parse_hash(entity_id: str, raw: Mapping[str, str]) -> dict[str, float]:
-    values: dict[str, float] = {}
+    """The hash's fields as finite numbers; FeatureDataError names the first field that is not."""
+    try:
+        values = {name: float(text) for name, text in raw.items()}
+    except ValueError:
+        values = {}
+    if values and math.isfinite(sum(values.values())):
+        return values  # every value is finite (a sum with inf or nan is not)
     for name, text in raw.items():
         try:
             value = float(text)
@@ -87,8 +83,7 @@ def parse_hash(entity_id: str, raw: Mapping[str, str]) -> dict[str, float]:
             ) from None
         if not math.isfinite(value):
             raise FeatureDataError(f"{entity_key(entity_id)}: field {name}={text!r} is not finite")
-        values[name] = value
-    return values
+    return {name: float(text) for name, text in raw.items()}  # finite values whose sum overflows
 
 
 def load_features(

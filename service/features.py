@@ -85,8 +85,7 @@ class FeatureResolver:
         try:
             async with asyncio.timeout(self.timeout):
                 stored = await self.store.fetch(entity_id)
-            if stored is not None:
-                self._check_complete(entity_id, stored)
+            values = None if stored is None else self._complete(entity_id, stored)
         except (TimeoutError, redis.TimeoutError):
             self._failed(start, "timeout")
             return self._fallback(entity_id, REASON_STORE_TIMEOUT)
@@ -99,19 +98,21 @@ class FeatureResolver:
             raise
         elapsed = self._clock() - start
         self.breaker.record_success(elapsed)
-        if stored is None:
+        if values is None:
             self.metrics.observe_store_call("not_found", elapsed)
             return FeatureLookup(dict(self.defaults), SOURCE_DEFAULTS, REASON_UNKNOWN_ENTITY)
         slow = elapsed >= self.breaker.config.slow_call
         self.metrics.observe_store_call("slow" if slow else "ok", elapsed)
-        values = {name: stored[name] for name in self.defaults}
         self.cache.put(entity_id, values)
         return FeatureLookup(values, SOURCE_STORE)
 
-    def _check_complete(self, entity_id: str, stored: Mapping[str, float]) -> None:
-        missing = self.defaults.keys() - stored.keys()
-        if missing:
-            raise FeatureDataError(f"entity {entity_id!r}: the store lacks features {sorted(missing)}")
+    def _complete(self, entity_id: str, stored: Mapping[str, float]) -> dict[str, float]:
+        """The model's features from a stored hash (extra fields dropped); raises if some lack."""
+        try:
+            return {name: stored[name] for name in self.defaults}
+        except KeyError:
+            missing = sorted(self.defaults.keys() - stored.keys())
+            raise FeatureDataError(f"entity {entity_id!r}: the store lacks features {missing}") from None
 
     def _failed(self, start: float, result: str) -> None:
         self.breaker.record_failure()
