@@ -79,26 +79,40 @@ class _Slot:
 
 
 class ServiceTime:
-    """Draws of a positive duration with the profile's family, mean and coefficient of variation."""
+    """Draws of a positive duration with the profile's family, mean and coefficient of variation.
+
+    Random draws are made `BATCH` at a time: one numpy call per draw cost a pod more than the
+    rest of its model step. The sequence for a seed is fixed, as before, but not the same one.
+    """
+
+    BATCH = 256
 
     def __init__(self, distribution: Distribution, rng: np.random.Generator) -> None:
         self.distribution = distribution
         self._rng = rng
         mean, cv = distribution.mean, distribution.cv
-        self._constant = mean <= 0 or cv <= 0 or distribution.kind == "constant"
-        if distribution.kind == "lognormal" and not self._constant:
+        kind = distribution.kind
+        self._constant = not (mean > 0 and (kind == "exponential" or (cv > 0 and kind != "constant")))
+        if kind == "lognormal" and not self._constant:
             self._sigma = math.sqrt(math.log1p(cv * cv))
             self._mu = math.log(mean) - 0.5 * self._sigma**2
-        elif distribution.kind == "gamma" and not self._constant:
+        elif kind == "gamma" and not self._constant:
             self._shape = 1.0 / (cv * cv)
             self._scale = mean * cv * cv
+        self._drawn: list[float] = []
 
     def sample(self) -> float:
-        d = self.distribution
-        if d.kind == "exponential" and d.mean > 0:
-            return float(self._rng.exponential(d.mean))
         if self._constant:
-            return max(d.mean, 0.0)
+            return max(self.distribution.mean, 0.0)
+        if not self._drawn:
+            self._drawn = self._draw(self.BATCH).tolist()
+            self._drawn.reverse()  # pop() from the end hands them out in drawing order
+        return self._drawn.pop()
+
+    def _draw(self, n: int) -> np.ndarray:
+        d = self.distribution
+        if d.kind == "exponential":
+            return self._rng.exponential(d.mean, n)
         if d.kind == "lognormal":
-            return float(self._rng.lognormal(self._mu, self._sigma))
-        return float(self._rng.gamma(self._shape, self._scale))
+            return self._rng.lognormal(self._mu, self._sigma, n)
+        return self._rng.gamma(self._shape, self._scale, n)

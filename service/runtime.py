@@ -177,6 +177,7 @@ def run(settings: ServeSettings) -> None:
         access_log=False,
         loop=EVENT_LOOP,
         http=HTTP_PARSER,
+        proxy_headers=False,  # no X-Forwarded-* to trust: HAProxy does not add them
         lifespan="on",
         timeout_graceful_shutdown=math.ceil(settings.profile.service.request_timeout + SHUTDOWN_GRACE),
     )

@@ -83,6 +83,18 @@ def test_constant_and_zero_service_times() -> None:
     assert ServiceTime(Distribution("lognormal", 0.0, 0.3), rng).sample() == 0.0
     assert ServiceTime(Distribution("lognormal", 0.05, 0.0), rng).sample() == 0.05
     assert math.isclose(ServiceTime(Distribution("gamma", 0.01, 0.0), rng).sample(), 0.01)
+    assert ServiceTime(Distribution("exponential", 0.0, 1.0), rng).sample() == 0.0
+
+
+def test_draws_for_a_seed_replay_across_batches() -> None:
+    def draws(seed: int) -> list[float]:
+        sampler = ServiceTime(Distribution("lognormal", 0.03, 0.3), np.random.default_rng(seed))
+        return [sampler.sample() for _ in range(2 * ServiceTime.BATCH + 3)]
+
+    first = draws(7)
+    assert first == draws(7)
+    assert first != draws(8)
+    assert len(set(first)) == len(first)  # a batch is handed out once, not repeated
 
 
 def test_invalid_limits_are_named() -> None:
