@@ -82,6 +82,11 @@ class ProxyMetrics:
         self.fault_partition = Gauge(
             "faultproxy_fault_partition", "1 while a fault partitions", ["fault", "mode"], registry=r
         )
+        # Every forwarded chunk counts its bytes: the labelled children are looked up once.
+        self._bytes_by_direction = {d: self.bytes.labels(d) for d in (TO_STORE, FROM_STORE)}
+
+    def count_bytes(self, direction: str, n: int) -> None:
+        self._bytes_by_direction[direction].inc(n)
 
     def show_faults(self, faults: dict[str, NetworkFault]) -> None:
         for gauge in (self.fault_delay, self.fault_jitter, self.fault_loss, self.fault_partition):
@@ -376,7 +381,7 @@ class _Link:
             other.transport.resume_reading()
 
     def _count(self, direction: str, data: bytes) -> None:
-        self.proxy.metrics.bytes.labels(direction).inc(len(data))
+        self.proxy.metrics.count_bytes(direction, len(data))
 
     # -- ending ------------------------------------------------------------------------------
     def reset(self) -> None:
