@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import asyncio
 import logging
 import sys
 from collections.abc import Sequence
@@ -32,10 +31,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         from testbed.daemon import run
 
         return run(args.run_dir)
+    import uvloop
+
     from testbed.proxy_api import serve_proxy
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    asyncio.run(serve_proxy(args.listen, args.upstream, args.control, args.seed))
+    # uvloop: every feature-store call crosses the proxy twice; its C loop costs about a third less.
+    uvloop.run(serve_proxy(args.listen, args.upstream, args.control, args.seed))
     return 0
 
 

@@ -19,6 +19,7 @@ import struct
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import cast
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
@@ -226,10 +227,9 @@ class _Side(asyncio.Protocol):
         self.transport: asyncio.Transport | None = None
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        assert isinstance(transport, asyncio.Transport)
-        self.transport = transport
+        self.transport = cast(asyncio.Transport, transport)  # uvloop's are not asyncio.Transport
         if self._on_connect is not None:
-            transport.pause_reading()
+            self.transport.pause_reading()
             self.link = self._on_connect(self)
 
     def data_received(self, data: bytes) -> None:
@@ -290,6 +290,10 @@ class _Link:
         self._senders: dict[str, asyncio.Task[None]] = {}
         self._eof: set[str] = set()
         self._closed = False
+        self._connected = False
+        self._early: list[bytes] = []
+        """Client bytes read before the upstream connected (uvloop starts reading a new connection
+        even when connection_made paused it); forwarded once it is connected."""
         self._connecting = asyncio.create_task(self._connect())
 
     # -- set-up ------------------------------------------------------------------------------
@@ -309,6 +313,13 @@ class _Link:
             self.reset()
             return
         metrics.connections.labels("forwarded").inc()
+        self._connected = True
+        early, self._early = self._early, []
+        for data in early:
+            self.received(self.client, data)
+        if TO_STORE in self._eof:
+            self._eof.discard(TO_STORE)
+            self.eof(self.client)
         if self.client.transport is not None and not self.client.transport.is_closing():
             self.client.transport.resume_reading()
 
@@ -328,6 +339,11 @@ class _Link:
         return (TO_STORE, self.upstream) if side is self.client else (FROM_STORE, self.client)
 
     def received(self, side: _Side, data: bytes) -> None:
+        if not self._connected:
+            self._early.append(data)
+            if side.transport is not None:
+                side.transport.pause_reading()
+            return
         direction, out = self._route(side)
         queue = self._queues[direction]
         if not queue and self.proxy.effect(direction).idle:
@@ -365,6 +381,8 @@ class _Link:
     def eof(self, side: _Side) -> None:
         direction, out = self._route(side)
         self._eof.add(direction)
+        if not self._connected:
+            return  # passed on after the early bytes, once the upstream is connected
         if not self._queues[direction]:
             out.write_eof()
         if len(self._eof) == 2 and not any(self._queues.values()):

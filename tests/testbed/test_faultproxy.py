@@ -1,13 +1,18 @@
-"""The fault proxy between a client and a tiny echo server, all on loopback in one event loop."""
+"""The fault proxy between a client and a tiny echo server, all on loopback in one event loop.
+
+Every scenario runs on asyncio's loop and on uvloop's (the proxy process runs on uvloop).
+"""
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable, Coroutine, Iterator
 from contextlib import asynccontextmanager
+from typing import Any
 
 import httpx
 import pytest
+import uvloop
 
 from testbed.faultproxy import FaultProxy
 from testbed.faults import Delay, Loss, NetworkFault
@@ -57,8 +62,23 @@ def sample(proxy: FaultProxy, name: str, **labels: str) -> float:
     return 0.0 if value is None else value
 
 
-def run(coro: object) -> None:
-    asyncio.run(coro)  # type: ignore[arg-type]
+LOOPS: dict[str, Callable[[], asyncio.AbstractEventLoop]] = {
+    "asyncio": asyncio.new_event_loop,
+    "uvloop": uvloop.new_event_loop,
+}
+_loop_factory: list[Callable[[], asyncio.AbstractEventLoop]] = [asyncio.new_event_loop]
+
+
+@pytest.fixture(autouse=True, params=sorted(LOOPS))
+def event_loop_kind(request: pytest.FixtureRequest) -> Iterator[str]:
+    _loop_factory[0] = LOOPS[request.param]
+    yield request.param
+    _loop_factory[0] = asyncio.new_event_loop
+
+
+def run(coro: Coroutine[Any, Any, None]) -> None:
+    with asyncio.Runner(loop_factory=_loop_factory[0]) as runner:
+        runner.run(coro)
 
 
 def test_bytes_pass_unchanged_in_both_directions() -> None:
@@ -67,6 +87,23 @@ def test_bytes_pass_unchanged_in_both_directions() -> None:
             payload = bytes(range(256)) * 1000
             assert await roundtrip(proxy, payload) == payload
             assert sample(proxy, "faultproxy_bytes_total", direction="from") == len(payload)
+
+    run(scenario())
+
+
+@pytest.mark.parametrize("payload", [b"early", b""])
+def test_bytes_and_eof_sent_before_the_upstream_connects_are_forwarded(payload: bytes) -> None:
+    async def scenario() -> None:
+        async with proxied() as proxy:
+            proxy.set_fault(NetworkFault("outage", loss=Loss(1.0)))  # holds the upstream handshake
+            reader, writer = await connect(proxy)
+            writer.write(payload)
+            writer.write_eof()
+            with pytest.raises(TimeoutError):
+                await asyncio.wait_for(reader.read(1), SILENCE)
+            proxy.clear_all()
+            assert await asyncio.wait_for(reader.read(), WAIT) == payload  # echoed, then closed
+            writer.close()
 
     run(scenario())
 
