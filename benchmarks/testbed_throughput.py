@@ -4,7 +4,10 @@ Starts its own testbed (the profile's replicas, default 10) in a temporary run d
 1. latency of sequential requests straight to a pod vs through HAProxy, and of Redis GETs
    straight to Redis vs through the fault proxy (medians, p95, ratios);
 2. Locust (headless, on this machine) at increasing request rates: the highest rate whose p95
-   stays under twice the low-load p95 with under 1 % failures and the rate actually reached.
+   stays under twice the low-load p95 with under 1 % failures and the rate actually reached;
+   per rate also the pods' mean feature-store call time and the share of the pods' model slots
+   held (rate x (mean service time + store time) / (replicas x concurrency)), from the pods' own
+   metrics: the profile's fixed capacity bounds the rate whatever the CPU.
 Prints figures; asserts nothing. Stops the testbed whatever happens.
 
     .venv/bin/python benchmarks/testbed_throughput.py [--rates 50,200,400,600,700] [--step 15]
@@ -26,7 +29,9 @@ from pathlib import Path
 
 import httpx
 import redis
+from prometheus_client.parser import text_string_to_metric_families
 
+from chaos.system import SystemProfile
 from testbed import lifecycle
 from testbed.client import TestbedClient
 from testbed.rundir import RunDir
@@ -81,6 +86,29 @@ def cpu_seconds(run_dir: RunDir) -> dict[str, float]:
     children = resource.getrusage(resource.RUSAGE_CHILDREN)
     used["locust"] = children.ru_utime + children.ru_stime
     return used
+
+
+def store_calls(client: TestbedClient) -> tuple[float, float]:
+    """Seconds spent in feature-store calls and their number, summed over the pods (all results)."""
+    seconds = calls = 0.0
+    for port in client.plan.ports.pods:
+        text = client.get_text(client.plan.url(port, "/metrics"))
+        for family in text_string_to_metric_families(text):
+            if family.name == "mlservice_feature_store_duration_seconds":
+                for sample in family.samples:
+                    if sample.name.endswith("_sum"):
+                        seconds += sample.value
+                    elif sample.name.endswith("_count"):
+                        calls += sample.value
+    return seconds, calls
+
+
+def slots_busy(profile: SystemProfile, rate: float, store_seconds: float) -> float:
+    """Share of the pods' model slots held at `rate`: each request holds one for its store call and
+    its service time (queueing aside)."""
+    service = profile.service
+    held = service.service_time.mean + store_seconds
+    return rate * held / (service.replicas * service.concurrency)
 
 
 def quantile(samples: list[float], q: float) -> float:
@@ -153,7 +181,7 @@ def main() -> int:
             print(f"testbed up with {len(plan.ports.pods)} pods in {time.monotonic() - started:.1f} s")
             with TestbedClient(run_dir) as client:
                 report_overheads(client)
-                report_throughput(client.urls.service, rates, args.step, Path(tmp), run_dir)
+                report_throughput(client, rates, args.step, Path(tmp), run_dir)
         finally:
             lifecycle.stop(run_dir)
     return 0
@@ -183,22 +211,38 @@ def report_overheads(client: TestbedClient) -> None:
     )
 
 
-def report_throughput(host: str, rates: list[float], seconds: int, workdir: Path, run_dir: RunDir) -> None:
+def report_throughput(
+    client: TestbedClient, rates: list[float], seconds: int, workdir: Path, run_dir: RunDir
+) -> None:
+    host = client.urls.service
+    profile = client.plan.profile()
+    service = profile.service
+    capacity = service.replicas * service.concurrency / service.service_time.mean
+    print(
+        f"\npods' slot capacity: {service.replicas} pods x {service.concurrency} slots / "
+        f"{service.service_time.mean * 1e3:g} ms mean service time = {capacity:.0f} requests/s "
+        "before feature-store time"
+    )
     low = locust_step(host, LOW_LOAD_RPS, seconds, workdir)
     limit = 2 * low.p95_ms
     print(f"\nLocust, {seconds} s per rate; low load {LOW_LOAD_RPS:g} rps:", end=" ")
     print(f"p95 {low.p95_ms:g} ms -> limit {limit:g} ms")
-    print(f"  {'target rps':>10} {'reached':>8} {'p50 ms':>7} {'p95 ms':>7} {'failures':>8}  holds")
+    print(
+        f"  {'target rps':>10} {'reached':>8} {'p50 ms':>7} {'p95 ms':>7} {'failures':>8}"
+        f" {'store ms':>8} {'slots busy':>10}  holds"
+    )
     best = 0.0
     cpu: dict[str, float] = {}
     requests = 0.0
     for rps in rates:
-        before = cpu_seconds(run_dir)
+        before, store_before = cpu_seconds(run_dir), store_calls(client)
         step = locust_step(host, rps, seconds, workdir)
-        after = cpu_seconds(run_dir)
+        after, store_after = cpu_seconds(run_dir), store_calls(client)
         for kind, used in after.items():
             cpu[kind] = cpu.get(kind, 0.0) + used - before.get(kind, 0.0)
         requests += step.requests
+        calls = store_after[1] - store_before[1]
+        store = (store_after[0] - store_before[0]) / calls if calls else float("nan")
         holds = (
             step.p95_ms < limit
             and step.failures < MAX_FAILURE_SHARE
@@ -206,7 +250,8 @@ def report_throughput(host: str, rates: list[float], seconds: int, workdir: Path
         )
         print(
             f"  {step.target:10.0f} {step.reached:8.1f} {step.p50_ms:7.0f} {step.p95_ms:7.0f}"
-            f" {step.failures:8.2%}  {'yes' if holds else 'no'}"
+            f" {step.failures:8.2%} {store * 1e3:8.2f} {slots_busy(profile, step.reached, store):10.0%}"
+            f"  {'yes' if holds else 'no'}"
         )
         if not holds:
             break
