@@ -21,7 +21,9 @@ process usually boots faster, so every container start after the first boots has
 `startupTime` minus the shortest boot seen so far before its process is launched (boot = until the
 first of frequent checks of /ready passes; these checks leave readiness alone; the shortest, because
 a busy machine only ever adds to it). So a pod is back after `scheduleDelay` + `startupTime`, as on
-the cluster the profile describes. The first pods start without waiting (nothing is known yet).
+the cluster the profile describes. The first pods start without waiting (nothing is known yet); a
+container started before any boot has been measured waits the whole `startupTime`, so it is never
+back early.
 
 Each slot has a fixed port, so a replacement pod can only start once its predecessor's process is
 gone; `process_gone` reports that.
@@ -168,6 +170,7 @@ class ReplicaSet:
         self._terminating: dict[int, str] = {}
         self._used_names: set[str] = set()
         self._shortest_boot: float | None = None
+        self._launched = False  # whether any container has been started yet
 
     # -- reading -----------------------------------------------------------------------------
     @property
@@ -187,7 +190,7 @@ class ReplicaSet:
     def startup_wait(self) -> float:
         """How long a container start waits before its process is launched (see the module doc)."""
         if self._shortest_boot is None:
-            return 0.0
+            return self.template.lifecycle.startup_time if self._launched else 0.0
         return max(0.0, self.template.lifecycle.startup_time - self._shortest_boot)
 
     @property
@@ -317,6 +320,7 @@ class ReplicaSet:
         pod.state, pod.reason, pod.start_at, pod.started_at = "running", "", None, now
         pod.booted, pod.next_boot_check = False, now
         pod.ever_started = True
+        self._launched = True
         self._not_ready(pod)
         pod.readiness.next_at = now
         pod.liveness.next_at = now + self.template.liveness.period

@@ -198,3 +198,15 @@ def test_container_starts_wait_start_up_time_less_the_shortest_boot() -> None:
     rs.inject_failure(second.name, 20.0)
     assert rs.recover_failure(second.name, 30.0) == []
     assert rs.reconcile(30.0 + rs.startup_wait) == [Start(second.name, 1, second.port)]
+
+
+def test_a_start_before_any_boot_was_measured_waits_the_whole_start_up_time() -> None:
+    rs = replicaset(2, Lifecycle(schedule_delay=1.0, startup_time=4.0, restart_backoff=10.0))
+    rs.reconcile(0.0)
+    assert len(rs.reconcile(1.0)) == 2, "the first pods start without waiting"
+    first = rs.pods[0]
+    rs.delete_pod(first.name, now=1.5)  # killed before any boot check passed
+    rs.process_gone(0)
+    replacement = rs.pods[0]
+    assert rs.reconcile(1.5 + 1.0 + 3.99) == []
+    assert rs.reconcile(1.5 + 1.0 + 4.0) == [Start(replacement.name, 0, replacement.port)]
