@@ -58,8 +58,8 @@ class _Connection(asyncio.Protocol):
         self._reader.feed(data)
         try:
             reply = self._reader.gets()
-        except InvalidResponse as exc:
-            waiter.set_exception(exc)
+        except (InvalidResponse, UnicodeDecodeError) as exc:  # not RESP, or text that is not UTF-8
+            waiter.set_exception(exc if isinstance(exc, InvalidResponse) else InvalidResponse(str(exc)))
             self.close()
             return
         if reply is not False:

@@ -59,6 +59,7 @@ class FakeRedis:
         self.hold = False
         self.released = asyncio.Event()
         self.error_reply = False
+        self.raw_reply: bytes | None = None
         self.writers: list[asyncio.StreamWriter] = []
         self.server: asyncio.Server | None = None
 
@@ -102,6 +103,8 @@ class FakeRedis:
         return not (closed in done and closed.result() == b"")
 
     def _reply(self, command: list[str]) -> bytes:
+        if self.raw_reply is not None:
+            return self.raw_reply
         if self.error_reply:
             return b"-WRONGTYPE Operation against a key holding the wrong kind of value\r\n"
         if command[0] != "HGETALL":
@@ -188,6 +191,19 @@ def test_an_error_reply_raises_a_response_error(run: Any) -> None:
         with pytest.raises(redis.ResponseError, match="WRONGTYPE"):
             await client.hgetall("features:1")
         fake.error_reply = False
+        assert await client.hgetall("features:1") == HASH
+
+    run(_with_server(scenario))
+
+
+@pytest.mark.parametrize("reply", [b"?what\r\n", b"*2\r\n$1\r\na\r\n$1\r\n\xff\r\n"])
+def test_an_unreadable_reply_is_an_invalid_response_and_ends_the_connection(run: Any, reply: bytes) -> None:
+    async def scenario(fake: FakeRedis, client: RedisClient) -> None:
+        fake.raw_reply = reply
+        with pytest.raises(redis.InvalidResponse):
+            await client.hgetall("features:1")
+        assert client.connections == 0
+        fake.raw_reply = None
         assert await client.hgetall("features:1") == HASH
 
     run(_with_server(scenario))
