@@ -47,6 +47,7 @@ OVERRIDES = Overrides(
 )
 POLL = 0.05
 SLACK = 0.5
+BOOT_VARIATION = 1.0  # how much faster a later boot may be than the boots measured during `up`
 """Allowance for polling and process scheduling on a busy 2-core machine."""
 
 
@@ -168,7 +169,10 @@ spec:
         lambda: pod_in_slot(testbed, slot)["ready"],
         recreated_by - time.monotonic(),
     )
-    assert time.monotonic() - killed_at >= SCHEDULE_DELAY + STARTUP - SLACK, (
+    # Start-up is emulated by delaying the launch by startupTime less the shortest boot seen so far
+    # (testbed/replicaset.py); boots measured while `up` starts every process at once run long, so
+    # a replacement booting on a quieter machine can be back up to that difference early.
+    assert time.monotonic() - killed_at >= SCHEDULE_DELAY + STARTUP - BOOT_VARIATION, (
         "scheduling and start-up take time"
     )
     assert pod_in_slot(testbed, slot)["name"] == replacement["name"] != victim
