@@ -260,12 +260,7 @@ def _hypothesis(f: Fields) -> Hypothesis:
     for blank_name in list(section.data):
         b = section.section(str(blank_name))
         metric = b.text("metric", choices=tuple(METRICS))
-        info = METRICS.get(metric)
-        phase = b.text("phase", default=None, choices=PHASES) or None
-        if info and info.phased and phase is None:
-            b.problem("phase", None, f"is required for metric {metric} (one of {', '.join(PHASES)})")
-        if info and not info.phased and phase is not None:
-            b.problem("phase", phase, f"metric {metric} has no phase")
+        phase = _phase_for(b, metric)
         relative = b.text("relativeTo", default=None, choices=PHASES) or None
         unit = b.text("unit", default="s", choices=BLANK_UNITS)
         bound = b.text("bound", default="point", choices=BOUNDS)
