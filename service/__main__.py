@@ -41,6 +41,7 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument(
         "--model-version", default=None, help="primary model version (default: the manifest's)"
     )
+    serve.add_argument("--concurrency", type=int, default=None, help="model slots (default: the profile's)")
     serve.add_argument("--log-level", default="INFO", choices=("DEBUG", "INFO", "WARNING", "ERROR"))
 
     train = commands.add_parser("train", help="train the model versions and write the artifacts")
@@ -70,6 +71,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                     artifacts_dir=args.artifacts,
                     env=os.environ,
                     model_version=args.model_version,
+                    concurrency=args.concurrency,
                 )
             )
         elif args.command == "train":

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import math
 import random
@@ -77,12 +78,19 @@ def serve_settings(
     artifacts_dir: Path,
     env: Mapping[str, str],
     model_version: str | None = None,
+    concurrency: int | None = None,
 ) -> ServeSettings:
     if not 0 < port < 65536:
         raise ServiceConfigError(f"--port={port} must be in 1..65535")
     if not pod_name:
         raise ServiceConfigError("--pod-name must not be empty")
+    if concurrency is not None and concurrency < 1:
+        raise ServiceConfigError(f"--concurrency={concurrency} must be >= 1")
     profile = load_system_profile(profile_path)
+    if concurrency is not None:
+        profile = dataclasses.replace(
+            profile, service=dataclasses.replace(profile.service, concurrency=concurrency)
+        )
     return ServeSettings(
         host=host,
         port=port,

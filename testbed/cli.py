@@ -62,6 +62,9 @@ def _run_dir(path: Path | None) -> RunDir:
 def up(
     profile: Annotated[Path, typer.Option(help="System profile to start from.")] = DEFAULT_PROFILE,
     replicas: Annotated[int | None, typer.Option(min=1, help="Pods (default: the profile's).")] = None,
+    concurrency: Annotated[
+        int | None, typer.Option(min=1, help="Model slots per pod (default: the profile's).")
+    ] = None,
     probe_period: Annotated[
         str | None, typer.Option(help="Readiness period = HAProxy inter, e.g. 500ms.")
     ] = None,
@@ -84,6 +87,7 @@ def up(
     configure_logging(verbose)
     overrides = Overrides(
         replicas=replicas,
+        concurrency=concurrency,
         probe_period=_seconds("--probe-period", probe_period),
         probe_failure_threshold=probe_failure_threshold,
         probe_success_threshold=probe_success_threshold,

@@ -30,6 +30,8 @@ def pod_command(plan: Plan, run_dir: RunDir, pod: str, port: int) -> list[str]:
         pod,
         "--profile",
         str(plan.profile_path),
+        "--concurrency",
+        str(plan.profile().service.concurrency),
         "--redis-url",
         redis_url(plan.host, plan.ports.proxy),
         "--artifacts",

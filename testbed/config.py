@@ -26,6 +26,8 @@ class Overrides:
     """Flags that change the profile for this testbed only (None = keep the profile's value)."""
 
     replicas: int | None = None
+    concurrency: int | None = None
+    """Model slots per pod (requests in service at once)."""
     probe_period: float | None = None
     probe_failure_threshold: int | None = None
     probe_success_threshold: int | None = None
@@ -39,6 +41,8 @@ class Overrides:
         service, readiness, lifecycle = profile.service, profile.readiness, profile.lifecycle
         if self.replicas is not None:
             service = dataclasses.replace(service, replicas=self.replicas)
+        if self.concurrency is not None:
+            service = dataclasses.replace(service, concurrency=self.concurrency)
         readiness = dataclasses.replace(
             readiness,
             period=_pick(self.probe_period, readiness.period),

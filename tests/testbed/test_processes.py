@@ -89,8 +89,10 @@ def test_overrides_change_only_what_they_name(repo_root: Path) -> None:
     from chaos.system import load_system_profile
 
     profile = load_system_profile(repo_root / "experiments" / "system.yaml")
-    changed = Overrides(replicas=3, probe_period=0.5, schedule_delay=0.2).apply(profile)
+    changed = Overrides(replicas=3, concurrency=4, probe_period=0.5, schedule_delay=0.2).apply(profile)
     assert changed.service.replicas == 3
+    assert changed.service.concurrency == 4
+    assert changed.service.max_queue == profile.service.max_queue
     assert changed.readiness.period == 0.5
     assert changed.readiness.failure_threshold == profile.readiness.failure_threshold
     assert changed.lifecycle.schedule_delay == 0.2
@@ -130,3 +132,16 @@ def test_status_without_a_testbed_is_one_line(tmp_path: Path) -> None:
     result = CliRunner().invoke(app, ["status", "--run-dir", str(tmp_path / "nothing")])
     assert result.exit_code == 1
     assert result.output.startswith("TestbedNotRunningError: no testbed plan in")
+
+
+def test_pods_are_started_with_the_overridden_concurrency(run_dir: RunDir, repo_root: Path) -> None:
+    from service.__main__ import _parser
+    from testbed.components import pod_command
+
+    plan = Plan(
+        profile_path=repo_root / "experiments" / "system.yaml",
+        ports=Ports.from_list(list(range(8000, 8010)), 3),
+        overrides=Overrides(replicas=3, concurrency=4),
+    )
+    args = _parser().parse_args(pod_command(plan, run_dir, "pod-a", 8007)[3:])
+    assert (args.port, args.pod_name, args.concurrency) == (8007, "pod-a", 4)
