@@ -42,6 +42,13 @@ def _parser() -> argparse.ArgumentParser:
         "--model-version", default=None, help="primary model version (default: the manifest's)"
     )
     serve.add_argument("--concurrency", type=int, default=None, help="model slots (default: the profile's)")
+    serve.add_argument(
+        "--ready-not-before",
+        type=float,
+        default=None,
+        metavar="EPOCH_SECONDS",
+        help="fail /ready until this wall-clock time (the testbed's emulated container start-up)",
+    )
     serve.add_argument("--log-level", default="INFO", choices=("DEBUG", "INFO", "WARNING", "ERROR"))
 
     train = commands.add_parser("train", help="train the model versions and write the artifacts")
@@ -72,6 +79,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                     env=os.environ,
                     model_version=args.model_version,
                     concurrency=args.concurrency,
+                    ready_not_before=args.ready_not_before,
                 )
             )
         elif args.command == "train":

@@ -69,6 +69,9 @@ class Pod:
     admin_token: str | None = None
     clock: Callable[[], float] = time.perf_counter
     ready: bool = False
+    ready_not_before: float | None = None
+    """Wall-clock time (epoch seconds) before which the pod does not report ready: a container's
+    start-up time, emulated on the testbed. None: ready as soon as it serves."""
     details: dict[str, Any] = field(default_factory=dict)
 
     def set_ready(self, ready: bool) -> None:
@@ -107,16 +110,32 @@ class PodApp(Starlette):
             await super().__call__(scope, receive, send)
 
 
+def _ready(pod: Pod) -> None:
+    pod.set_ready(True)
+    log.info("pod %s ready, serving model %s", pod.name, pod.predictor.version)
+
+
+async def _ready_later(pod: Pod, wait: float) -> None:
+    log.info("pod %s starting: ready in %.2f s", pod.name, wait)
+    await asyncio.sleep(wait)
+    _ready(pod)
+
+
 def create_app(pod: Pod) -> PodApp:
-    """The ASGI app of `pod`; start-up marks it ready, shutdown marks it not ready and closes the store."""
+    """The ASGI app of `pod`; start-up marks it ready (at once, or at `pod.ready_not_before`), shutdown
+    marks it not ready and closes the store."""
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
-        pod.set_ready(True)
-        log.info("pod %s ready, serving model %s", pod.name, pod.predictor.version)
+        wait = 0.0 if pod.ready_not_before is None else pod.ready_not_before - time.time()
+        becoming_ready = asyncio.create_task(_ready_later(pod, wait)) if wait > 0 else None
+        if becoming_ready is None:
+            _ready(pod)
         try:
             yield
         finally:
+            if becoming_ready is not None:
+                becoming_ready.cancel()
             pod.set_ready(False)
             await pod.store.close()
             log.info("pod %s stopped", pod.name)

@@ -54,6 +54,8 @@ class ServeSettings:
     chaos_seed: int | None = None
     admin_token: str | None = None
     model_version: str | None = None
+    ready_not_before: float | None = None
+    """Wall-clock time (epoch seconds) before which /ready fails: emulated container start-up."""
 
 
 def chaos_config(profile: SystemProfile, env: Mapping[str, str]) -> ChaosConfig:
@@ -79,6 +81,7 @@ def serve_settings(
     env: Mapping[str, str],
     model_version: str | None = None,
     concurrency: int | None = None,
+    ready_not_before: float | None = None,
 ) -> ServeSettings:
     if not 0 < port < 65536:
         raise ServiceConfigError(f"--port={port} must be in 1..65535")
@@ -102,6 +105,7 @@ def serve_settings(
         chaos_seed=seed_from_env(env),
         admin_token=env.get(ENV_ADMIN_TOKEN) or None,
         model_version=model_version,
+        ready_not_before=ready_not_before,
     )
 
 
@@ -173,6 +177,7 @@ def run(settings: ServeSettings) -> None:
         admin_token=settings.admin_token,
         model_version=settings.model_version,
     )
+    pod.ready_not_before = settings.ready_not_before
     if settings.chaos.enabled:
         log.warning("in-app model chaos enabled: %s", settings.chaos.rates)
     if not settings.admin_token:

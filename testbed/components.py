@@ -15,8 +15,11 @@ def redis_url(host: str, port: int) -> str:
     return f"redis://{host}:{port}/{REDIS_DB}"
 
 
-def pod_command(plan: Plan, run_dir: RunDir, pod: str, port: int) -> list[str]:
-    """A pod's container: the service on its slot's port, reaching Redis only through the fault proxy."""
+def pod_command(
+    plan: Plan, run_dir: RunDir, pod: str, port: int, ready_not_before: float | None = None
+) -> list[str]:
+    """A pod's container: the service on its slot's port, reaching Redis only through the fault proxy;
+    /ready fails until the wall-clock time `ready_not_before` (the container's start-up time)."""
     return [
         sys.executable,
         "-m",
@@ -38,7 +41,7 @@ def pod_command(plan: Plan, run_dir: RunDir, pod: str, port: int) -> list[str]:
         str(artifacts_dir(plan, run_dir)),
         "--log-level",
         "WARNING",
-    ]
+    ] + ([] if ready_not_before is None else ["--ready-not-before", f"{ready_not_before:.3f}"])
 
 
 def artifacts_dir(plan: Plan, run_dir: RunDir) -> Path:

@@ -244,7 +244,8 @@ class Daemon:
         targets.mkdir(exist_ok=True)
 
         def launch(start: Start) -> subprocess.Popen[bytes]:
-            argv = components.pod_command(plan, self.run_dir, start.pod, start.port)
+            ready_not_before = time.time() + start.startup
+            argv = components.pod_command(plan, self.run_dir, start.pod, start.port, ready_not_before)
             return processes.spawn(f"pod-{start.slot}", argv, self.run_dir.log(f"pod-{start.slot}"))
 
         def pods_changed(pods: list[Pod]) -> None:

@@ -16,14 +16,11 @@ Semantics, following Kubernetes:
   pod stays, serves nothing and is not recreated; recovery swaps it back (restart count + 1) and the
   service process starts without back-off (an image change is not a crash).
 
-Start-up: `startupTime` is the time from a container's start until /ready can pass. The service
-process usually boots faster, so every container start after the first boots has been seen waits
-`startupTime` minus the shortest boot seen so far before its process is launched (boot = until the
-first of frequent checks of /ready passes; these checks leave readiness alone; the shortest, because
-a busy machine only ever adds to it). So a pod is back after `scheduleDelay` + `startupTime`, as on
-the cluster the profile describes. The first pods start without waiting (nothing is known yet); a
-container started before any boot has been measured waits the whole `startupTime`, so it is never
-back early.
+Start-up: `startupTime` is the time from a container's start until /ready can pass. A container's
+process is launched as soon as the kubelet starts the container, and told (`Start.startup`) to fail
+/ready for `startupTime` after its launch; a process that boots slower is ready when it has booted.
+So a replacement pod is ready `scheduleDelay` + `startupTime` (+ up to one probe period) after the
+old one was deleted, as on the cluster the profile describes, however fast the machine boots it.
 
 Each slot has a fixed port, so a replacement pod can only start once its predecessor's process is
 gone; `process_gone` reports that.
@@ -43,9 +40,6 @@ _NAME_ALPHABET = "bcdfghjklmnpqrstvwxz2456789"
 
 READINESS = "readiness"
 LIVENESS = "liveness"
-BOOT = "boot"
-"""A check of /ready that only measures how long the process took to boot (readiness is untouched)."""
-BOOT_CHECK_INTERVAL = 0.1
 
 
 class PodNotFoundError(ChaosLabError):
@@ -56,11 +50,12 @@ class PodNotFoundError(ChaosLabError):
 
 @dataclass(frozen=True)
 class Start:
-    """Start the container's process of `pod` on its slot's port."""
+    """Start the container's process of `pod` on its slot's port; /ready fails for `startup` seconds."""
 
     pod: str
     slot: int
     port: int
+    startup: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -123,9 +118,6 @@ class Pod:
     restarts: int = 0
     started_at: float | None = None
     ever_started: bool = False
-    booted: bool = False
-    """Whether the running process has passed a boot check since it started."""
-    next_boot_check: float = 0.0
     ready: bool = False
     failure_injected: bool = False
     readiness: _ProbeState = field(default_factory=_ProbeState)
@@ -169,8 +161,6 @@ class ReplicaSet:
         self._pods: dict[int, Pod] = {}
         self._terminating: dict[int, str] = {}
         self._used_names: set[str] = set()
-        self._shortest_boot: float | None = None
-        self._launched = False  # whether any container has been started yet
 
     # -- reading -----------------------------------------------------------------------------
     @property
@@ -185,13 +175,6 @@ class ReplicaSet:
 
     def terminating(self) -> dict[int, str]:
         return dict(self._terminating)
-
-    @property
-    def startup_wait(self) -> float:
-        """How long a container start waits before its process is launched (see the module doc)."""
-        if self._shortest_boot is None:
-            return self.template.lifecycle.startup_time if self._launched else 0.0
-        return max(0.0, self.template.lifecycle.startup_time - self._shortest_boot)
 
     @property
     def available(self) -> int:
@@ -221,7 +204,7 @@ class ReplicaSet:
         delay = pod.backoff.next_delay(now, pod.started_at)
         pod.state, pod.started_at = "waiting", None
         pod.reason = "CrashLoopBackOff" if delay > 0 else "Error"
-        pod.start_at = now + delay + self.startup_wait
+        pod.start_at = now + delay
 
     def probes_due(self, now: float) -> list[ProbeCheck]:
         checks: list[ProbeCheck] = []
@@ -232,9 +215,6 @@ class ReplicaSet:
                 if state.next_at <= now:
                     state.next_at = now + self._probe(kind).period
                     checks.append(ProbeCheck(pod.name, kind, pod.port))
-            if not pod.booted and pod.next_boot_check <= now:
-                pod.next_boot_check = now + BOOT_CHECK_INTERVAL
-                checks.append(ProbeCheck(pod.name, BOOT, pod.port))
         return checks
 
     def probe_result(self, name: str, kind: str, ok: bool, now: float) -> list[Action]:
@@ -244,12 +224,6 @@ class ReplicaSet:
         except PodNotFoundError:
             return []
         if not pod.process_running:
-            return []
-        if kind == BOOT:
-            if ok and not pod.booted and pod.started_at is not None:
-                pod.booted = True
-                boot = now - pod.started_at
-                self._shortest_boot = boot if self._shortest_boot is None else min(boot, self._shortest_boot)
             return []
         probe = self._probe(kind)
         state = pod.readiness if kind == READINESS else pod.liveness
@@ -310,7 +284,7 @@ class ReplicaSet:
             return []
         pod.failure_injected = False
         pod.restarts += 1
-        pod.state, pod.reason, pod.start_at = "waiting", "ContainerCreating", now + self.startup_wait
+        pod.state, pod.reason, pod.start_at = "waiting", "ContainerCreating", now
         return self.reconcile(now)
 
     # -- helpers -----------------------------------------------------------------------------
@@ -318,13 +292,11 @@ class ReplicaSet:
         if pod.ever_started and pod.reason != "ContainerCreating":
             pod.restarts += 1
         pod.state, pod.reason, pod.start_at, pod.started_at = "running", "", None, now
-        pod.booted, pod.next_boot_check = False, now
         pod.ever_started = True
-        self._launched = True
         self._not_ready(pod)
         pod.readiness.next_at = now
         pod.liveness.next_at = now + self.template.liveness.period
-        return Start(pod.name, pod.slot, pod.port)
+        return Start(pod.name, pod.slot, pod.port, self.template.lifecycle.startup_time)
 
     def _not_ready(self, pod: Pod) -> None:
         pod.ready = False
@@ -338,7 +310,7 @@ class ReplicaSet:
             slot=slot,
             port=port,
             created_at=now,
-            start_at=now + life.schedule_delay + self.startup_wait,
+            start_at=now + life.schedule_delay,
             backoff=Backoff(life.restart_backoff, life.restart_backoff_max),
         )
 

@@ -21,12 +21,12 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metri
 from prometheus_client.registry import Collector
 
 from testbed import processes
-from testbed.replicaset import BOOT, LIVENESS, READINESS, Action, Kill, Pod, ProbeCheck, ReplicaSet, Start
+from testbed.replicaset import LIVENESS, READINESS, Action, Kill, Pod, ProbeCheck, ReplicaSet, Start
 
 log = logging.getLogger(__name__)
 
 TICK = 0.05
-PROBE_PATHS = {READINESS: "/ready", LIVENESS: "/healthz", BOOT: "/ready"}
+PROBE_PATHS = {READINESS: "/ready", LIVENESS: "/healthz"}
 
 Launcher = Callable[[Start], subprocess.Popen[bytes]]
 """Starts a pod's container process (the service) for a Start action."""

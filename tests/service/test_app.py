@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 
 import httpx
@@ -249,6 +250,27 @@ def test_not_ready_pod_answers_503_on_ready(make_pod: PodFactory) -> None:
             return (await client.get("/ready")).status_code
 
     assert asyncio.run(main()) == 503  # start-up has not run
+
+
+def test_a_pod_starting_up_fails_ready_until_its_start_up_time(make_pod: PodFactory) -> None:
+    pod = make_pod()
+    pod.ready_not_before = time.time() + 0.3
+    seen: list[tuple[int, float]] = []
+
+    async def scenario(client: httpx.AsyncClient) -> None:
+        assert (await client.post("/predict", json={"entity_id": "42"})).status_code == 200, "it serves"
+        for _ in range(250):  # at most ~5 s
+            seen.append(((await client.get("/ready")).status_code, time.time()))
+            if seen[-1][0] == 200:
+                break
+            await asyncio.sleep(0.02)
+
+    run(pod, scenario)
+    assert seen[0][0] == 503
+    first_ready = next((at for status, at in seen if status == 200), None)
+    assert first_ready is not None, "ready once its start-up time has passed"
+    assert first_ready >= pod.ready_not_before
+    assert all(status == 503 for status, at in seen if at < pod.ready_not_before)
 
 
 def test_admin_endpoint_needs_the_bearer_token(make_pod: PodFactory) -> None:

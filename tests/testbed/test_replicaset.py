@@ -8,7 +8,6 @@ import pytest
 
 from chaos.system import Lifecycle, Probe
 from testbed.replicaset import (
-    BOOT,
     LIVENESS,
     READINESS,
     Kill,
@@ -76,7 +75,7 @@ def test_probes_come_due_every_period() -> None:
     rs = running(replicaset(1))
 
     def due(now: float) -> list[str]:
-        return sorted(c.kind for c in rs.probes_due(now) if c.kind != BOOT)
+        return sorted(c.kind for c in rs.probes_due(now))
 
     assert due(1.0) == [READINESS]
     assert due(2.9) == []
@@ -175,38 +174,19 @@ def test_unknown_pods_are_named_in_the_error() -> None:
         rs.delete_pod("no-such-pod", 1.0)
 
 
-def test_container_starts_wait_start_up_time_less_the_shortest_boot() -> None:
-    rs = replicaset(2, Lifecycle(schedule_delay=1.0, startup_time=4.0, restart_backoff=10.0))
+def test_every_container_start_is_launched_at_once_and_told_its_start_up_time() -> None:
+    life = Lifecycle(schedule_delay=1.0, startup_time=4.0, restart_backoff=10.0)
+    rs = replicaset(2, life)
     rs.reconcile(0.0)
-    assert len(rs.reconcile(1.0)) == 2, "the first pods start without waiting"
+    first_starts = rs.reconcile(1.0)
+    assert [(a.slot, a.startup) for a in first_starts if isinstance(a, Start)] == [(0, 4.0), (1, 4.0)]
     first, second = rs.pods
-    assert {c.kind for c in rs.probes_due(1.0)} == {READINESS, BOOT}
-    assert [c.kind for c in rs.probes_due(1.1)] == [BOOT, BOOT]
-    rs.probe_result(first.name, BOOT, True, 2.5)
-    rs.probe_result(second.name, BOOT, True, 2.0)
-    assert not any(p.ready for p in rs.pods), "boot checks leave readiness alone"
-    assert rs.startup_wait == 3.0
-    assert all(c.kind != BOOT for c in rs.probes_due(3.0))
     rs.delete_pod(first.name, now=10.0)
     rs.process_gone(0)
-    assert rs.reconcile(13.99) == []
+    assert rs.reconcile(10.99) == [], "Pending for scheduleDelay"
     replacement = rs.pods[0]
-    assert rs.reconcile(14.0) == [Start(replacement.name, 0, replacement.port)]
-    rs.probe_result(replacement.name, BOOT, False, 14.5)
-    rs.probe_result(replacement.name, BOOT, True, 17.0)
-    assert rs.startup_wait == 3.0, "a slow boot does not shorten the wait"
+    assert rs.reconcile(11.0) == [Start(replacement.name, 0, replacement.port, 4.0)]
     rs.inject_failure(second.name, 20.0)
-    assert rs.recover_failure(second.name, 30.0) == []
-    assert rs.reconcile(30.0 + rs.startup_wait) == [Start(second.name, 1, second.port)]
-
-
-def test_a_start_before_any_boot_was_measured_waits_the_whole_start_up_time() -> None:
-    rs = replicaset(2, Lifecycle(schedule_delay=1.0, startup_time=4.0, restart_backoff=10.0))
-    rs.reconcile(0.0)
-    assert len(rs.reconcile(1.0)) == 2, "the first pods start without waiting"
-    first = rs.pods[0]
-    rs.delete_pod(first.name, now=1.5)  # killed before any boot check passed
-    rs.process_gone(0)
-    replacement = rs.pods[0]
-    assert rs.reconcile(1.5 + 1.0 + 3.99) == []
-    assert rs.reconcile(1.5 + 1.0 + 4.0) == [Start(replacement.name, 0, replacement.port)]
+    assert rs.recover_failure(second.name, 30.0) == [Start(second.name, 1, second.port, 4.0)]
+    rs.container_exited(second.name, 31.0)  # a crash: first restart without back-off
+    assert rs.reconcile(31.0) == [Start(second.name, 1, second.port, 4.0)]
