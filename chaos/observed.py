@@ -14,7 +14,11 @@ simulator's (sim/result.py, sim/recovery.py) so that a prediction and an observa
   successful answers served through any fallback (cached or default features, fallback model) /
   requests; `wrong_rate`: wrong answers / successful answers whose correctness is known;
 - `throughput`: successful requests per second of phase; `ready_pods_min`: fewest ready pods sampled;
-- `recovery_time`: sim.recovery.recovery_time on the observed per-second series and ready-pod steps.
+- `recovery_time`: sim.recovery.recovery_time on the observed per-second series and ready-pod steps;
+- `breaker_first_trip`: seconds from the fault's start until the first answer that reports an open
+  circuit breaker (`fallback_reason` breaker_open) was received. The simulator times the trip itself;
+  an answer shows it a little later (the next request to reach that pod's breaker, plus its service
+  time), so the observed value is an upper bound on the trip by about one service time.
 
 Intervals (90 % by default): availability and the other shares get a Wilson score interval
 (scipy's `binomtest(...).proportion_ci(method="wilson")`); latency quantiles get a bootstrap
@@ -63,6 +67,8 @@ class RequestRecord(Protocol):
     def feature_source(self) -> str: ...
     @property
     def correct(self) -> bool | None: ...
+    @property
+    def fallback_reason(self) -> str: ...
 
 
 @dataclass(frozen=True)
@@ -120,14 +126,17 @@ class Observation:
     fault_start: float | None
     fault_end: float | None
     confidence: float = CONFIDENCE
+    breaker_first_trip: float | None = None
 
     def phase(self, name: str) -> PhaseObservation | None:
         return next((p for p in self.phases if p.name == name), None)
 
     def metric(self, name: str, phase: str | None = None) -> float | None:
-        """A phased metric's value in `phase`, or a whole-run metric (recovery_time)."""
+        """A phased metric's value in `phase`, or a whole-run metric (recovery_time, breaker_first_trip)."""
         if name == "recovery_time":
             return self.recovery_time
+        if name == "breaker_first_trip":
+            return self.breaker_first_trip
         observed = self.phase(phase) if phase is not None else None
         if observed is None or name not in observed.values:
             return None
@@ -139,6 +148,7 @@ class Observation:
             "confidence": self.confidence,
             "phases": {p.name: p.to_dict() for p in self.phases},
             "recovery_time": self.recovery_time,
+            "breaker_first_trip": self.breaker_first_trip,
             "pods_ready_after": self.pods_ready_after,
             "fault_start": self.fault_start,
             "fault_end": self.fault_end,
@@ -357,6 +367,20 @@ def pods_ready_after(samples: Sequence[ReadySample], origin: float, fault_end: f
     return max(0.0, back - fault_end)
 
 
+BREAKER_OPEN = "breaker_open"
+
+
+def breaker_first_trip(
+    records: Iterable[RequestRecord], origin: float, fault_start: float | None
+) -> float | None:
+    """Seconds from `fault_start` until the first answer reporting an open breaker arrived (None: none)."""
+    if fault_start is None:
+        return None
+    answered = [r.time + r.latency - origin for r in records if r.fallback_reason == BREAKER_OPEN]
+    later = [t - fault_start for t in answered if t >= fault_start]
+    return min(later) if later else None
+
+
 # -- the whole run ------------------------------------------------------------------------------
 def observe_run(
     records: Sequence[RequestRecord],
@@ -399,4 +423,5 @@ def observe_run(
         fault_start=fault_start,
         fault_end=fault_end,
         confidence=confidence,
+        breaker_first_trip=breaker_first_trip(records, origin, fault_start),
     )

@@ -135,7 +135,9 @@ def _phase_table(observation: Observation) -> list[str]:
         "",
         f"Time to recover (pods ready and availability back at the baseline level, as sim/recovery.py "
         f"defines it): {fmt('recovery_time', observation.recovery_time)}; every desired pod ready "
-        f"{fmt('recovery_time', observation.pods_ready_after)} after the last fault ended.",
+        f"{fmt('recovery_time', observation.pods_ready_after)} after the last fault ended. First answer "
+        f"reporting an open circuit breaker: {fmt('breaker_first_trip', observation.breaker_first_trip)} "
+        "after the fault began.",
     ]
     return lines
 
@@ -150,7 +152,7 @@ def _prediction_table(observation: Observation | None, forecast: dict[str, Any] 
         return ["No prediction was made for this run (`--no-predict`)."]
     metrics = forecast.get("prediction", {}).get("metrics", {})
     lines = ["| metric | phase | predicted (90 % PI) | observed | inside |", "|---|---|---|---|---|"]
-    for metric in (*TABLE_METRICS, "recovery_time"):
+    for metric in (*TABLE_METRICS, "breaker_first_trip", "recovery_time"):
         entry = metrics.get(metric)
         if entry is None:
             continue

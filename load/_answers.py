@@ -10,6 +10,7 @@ error statuses and transport errors are failures, each with a short error kind:
 from __future__ import annotations
 
 import json
+import re
 from collections import Counter
 from dataclasses import dataclass
 from typing import Any
@@ -18,6 +19,8 @@ OUTCOMES = ("ok", "degraded", "error")
 FEATURE_SOURCES = ("store", "cache", "defaults", "request")
 STATUS_KINDS = {503: "overload", 504: "deadline"}
 _MAX_WRAPPING = 5
+_REASON = re.compile(r"[a-z][a-z0-9_]{0,63}")
+"""A fallback reason is a word (breaker_open, store_timeout, model_error, ...): it goes into CSV as is."""
 TALLY_KEYS = ("requests", "ok", "degraded", "error", "fallback", "cache", "judged", "wrong")
 
 
@@ -30,6 +33,7 @@ class Verdict:
     fallback: bool = False
     feature_source: str = ""
     correct: bool | None = None
+    fallback_reason: str = ""
     detail: str = ""
 
     @property
@@ -63,6 +67,7 @@ def judge(
         fallback=fallback,
         feature_source=answer["feature_source"],
         correct=None if label is None else prediction == label,
+        fallback_reason=answer.get("fallback_reason") or "",
     )
 
 
@@ -117,6 +122,9 @@ def _parse(body: bytes | None, entity_id: str) -> tuple[dict[str, Any] | None, s
             return None, f"{name} missing or not {kind}"
     if answer["feature_source"] not in FEATURE_SOURCES:
         return None, "unknown feature_source"
+    reason = answer.get("fallback_reason")
+    if reason is not None and not (isinstance(reason, str) and _REASON.fullmatch(reason)):
+        return None, "fallback_reason not null or a lower-case word"
     if not 0.0 <= float(answer["probability"]) <= 1.0:
         return None, "probability outside [0, 1]"
     return answer, ""

@@ -57,5 +57,6 @@ class RequestRecorder:
                 verdict.feature_source,
                 verdict.correct,
                 self.plan.label_at(start_time - self.origin),
+                verdict.fallback_reason,
             )
         )

@@ -14,6 +14,8 @@ flushes it every `flush_interval` seconds or `flush_rows` rows. Columns:
     feature_source store | cache | defaults | request, empty for errors
     correct        true | false | unknown (against the data set's label)
     phase          the load phase the request started in
+    fallback_reason the fallback's reason from the answer (breaker_open, store_timeout, ...), empty
+                   when none; parts written before this column existed have 10 columns and read as empty
 
 The process running the load shape also writes `run.json` when the test starts: the start time and
 the plan, so that readers can place phases on the clock.
@@ -43,8 +45,12 @@ COLUMNS = (
     "feature_source",
     "correct",
     "phase",
+    "fallback_reason",
 )
+LEGACY_COLUMNS = len(COLUMNS) - 1
+"""Parts written before `fallback_reason` existed: read with an empty reason."""
 HEADER = ",".join(COLUMNS) + "\n"
+LEGACY_HEADER = ",".join(COLUMNS[:LEGACY_COLUMNS]) + "\n"
 PART_GLOB = "requests-*.csv"
 RUN_MARKER = "run.json"
 FLUSH_INTERVAL = 1.0
@@ -75,6 +81,7 @@ class Record:
     feature_source: str
     correct: bool | None
     phase: str
+    fallback_reason: str = ""
 
     def to_line(self) -> str:
         return format_line(
@@ -88,14 +95,17 @@ class Record:
             self.feature_source,
             self.correct,
             self.phase,
+            self.fallback_reason,
         )
 
     @classmethod
     def from_row(cls, row: list[str]) -> Record:
         """The record of one CSV row; raises ValueError naming the bad column."""
+        if len(row) == LEGACY_COLUMNS:
+            row = [*row, ""]
         if len(row) != len(COLUMNS):
             raise ValueError(f"has {len(row)} columns, expected {len(COLUMNS)}")
-        t, latency, outcome, status, kind, degraded, fallback, source, correct, phase = row
+        t, latency, outcome, status, kind, degraded, fallback, source, correct, phase, reason = row
         try:
             return cls(
                 time=float(t),
@@ -108,6 +118,7 @@ class Record:
                 feature_source=source,
                 correct=_CORRECT_BACK[correct],
                 phase=phase,
+                fallback_reason=reason,
             )
         except KeyError as exc:
             raise ValueError(f"{exc.args[0]!r} is not true/false/unknown") from None
@@ -124,12 +135,14 @@ def format_line(
     feature_source: str,
     correct: bool | None,
     phase: str,
+    fallback_reason: str = "",
 ) -> str:
     """One CSV line of a record. No field can hold a comma or a quote: each is a number, a bool or
-    a word from a fixed vocabulary (phase names are lower-case words), so no quoting is needed."""
+    a word from a fixed vocabulary (phase names are lower-case words; the fallback reason is checked
+    to be a word when the answer is judged), so no quoting is needed."""
     return (
         f"{t:.6f},{latency:.6f},{outcome},{status},{error_kind},{_BOOL[degraded]},{_BOOL[fallback]},"
-        f"{feature_source},{_CORRECT[correct]},{phase}\n"
+        f"{feature_source},{_CORRECT[correct]},{phase},{fallback_reason}\n"
     )
 
 
@@ -236,7 +249,7 @@ class RecordTail:
         done = self._lines.get(path, 0)
         rows = lines
         if done == 0:
-            if lines[0] + "\n" != HEADER:
+            if lines[0] + "\n" not in (HEADER, LEGACY_HEADER):
                 raise RecordFormatError(path, 1, lines[0], f"header must be {HEADER.strip()!r}")
             rows = lines[1:]
         records = _parse_lines(path, rows, done + len(lines) - len(rows) + 1)

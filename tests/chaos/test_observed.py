@@ -32,6 +32,7 @@ def record(
     fallback: bool = False,
     correct: bool | None = True,
     kind: str = "",
+    reason: str = "",
 ) -> Record:
     failed = outcome == "error"
     return Record(
@@ -45,6 +46,7 @@ def record(
         feature_source="" if failed else source,
         correct=None if failed else correct,
         phase="chaos",
+        fallback_reason="" if failed else reason,
     )
 
 
@@ -184,3 +186,21 @@ def test_time_to_recover_follows_the_simulators_definition() -> None:
     never = [record(k / 10, outcome="error" if k >= 100 and k % 2 else "ok") for k in range(300)]
     assert observe_run(never, ORIGIN, bounds, samples, 10.0, 20.0).recovery_time is None
     assert observe_run(records, ORIGIN, bounds, samples, None, None).recovery_time is None
+
+
+def test_the_first_breaker_trip_is_the_first_answer_reporting_an_open_breaker_after_the_fault() -> None:
+    records = [
+        record(4.0, latency=0.1, source="cache", fallback=True, reason="breaker_open"),  # an earlier fault
+        record(10.1, latency=0.08, source="cache", fallback=True, reason="store_timeout"),
+        record(10.30, latency=0.04, source="cache", fallback=True, reason="breaker_open"),
+        record(10.32, latency=0.01, source="defaults", fallback=True, degraded=True, reason="breaker_open"),
+        record(11.0, outcome="error", kind="http_503"),
+    ]
+    bounds = {"baseline": (0.0, 10.0), "chaos": (10.0, 20.0)}
+    observed = observe_run(records, ORIGIN, bounds, [], fault_start=10.0, fault_end=20.0)
+    assert observed.breaker_first_trip == pytest.approx(0.33)  # answered at 10.33 s, not started
+    assert observed.metric("breaker_first_trip") == observed.breaker_first_trip
+    assert observed.to_dict()["breaker_first_trip"] == observed.breaker_first_trip
+    no_trip = [r for r in records if r.fallback_reason != "breaker_open"]
+    assert observe_run(no_trip, ORIGIN, bounds, [], 10.0, 20.0).breaker_first_trip is None
+    assert observe_run(records, ORIGIN, bounds, [], None, None).breaker_first_trip is None

@@ -55,6 +55,7 @@ def test_degraded_and_fallback_answers_are_counted_successes(
     assert verdict.outcome == "degraded"
     assert not verdict.failed
     assert (verdict.degraded, verdict.fallback, verdict.feature_source) == (degraded, fallback, source)
+    assert verdict.fallback_reason == changes.get("fallback_reason", "")
 
 
 @pytest.mark.parametrize(
@@ -84,6 +85,8 @@ def test_error_statuses_fail_with_their_kind(status: int, kind: str) -> None:
         (answer(degraded="no"), "degraded missing or not true or false"),
         (answer(feature_source="guess"), "unknown feature_source"),
         (answer(model_version=3), "model_version missing or not a string"),
+        (answer(fallback_reason="a,b"), "fallback_reason not null or a lower-case word"),
+        (answer(fallback_reason=7), "fallback_reason not null or a lower-case word"),
     ],
 )
 def test_malformed_answers_fail(body: bytes, detail: str) -> None:

@@ -24,7 +24,9 @@ def recorder(tmp_path: Path) -> RequestRecorder:
 
 def test_a_judged_request_is_recorded_with_its_verdict_and_phase(tmp_path: Path) -> None:
     rec = recorder(tmp_path)
-    verdict = Verdict("degraded", 200, degraded=True, feature_source="cache", correct=False)
+    verdict = Verdict(
+        "degraded", 200, degraded=True, feature_source="cache", correct=False, fallback_reason="breaker_open"
+    )
     rec.on_request(
         request_type="POST",
         name="/predict",
@@ -39,12 +41,13 @@ def test_a_judged_request_is_recorded_with_its_verdict_and_phase(tmp_path: Path)
     rec.writer.close()
     [r] = read_records(tmp_path)
     assert (r.time, r.latency, r.phase) == (ORIGIN + 12.5, 0.042, "chaos")
-    assert (r.outcome, r.status, r.degraded, r.feature_source, r.correct) == (
+    assert (r.outcome, r.status, r.degraded, r.feature_source, r.correct, r.fallback_reason) == (
         "degraded",
         200,
         True,
         "cache",
         False,
+        "breaker_open",
     )
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 import pytest
@@ -45,7 +46,15 @@ def record(t: float, outcome: str = "ok", **changes: object) -> Record:
 
 VARIED = [
     record(1700000000.25),
-    record(1700000000.5, "degraded", degraded=True, feature_source="cache", correct=False, phase="chaos"),
+    record(
+        1700000000.5,
+        "degraded",
+        degraded=True,
+        feature_source="cache",
+        correct=False,
+        phase="chaos",
+        fallback_reason="breaker_open",
+    ),
     record(1700000001.0, "degraded", fallback=True, feature_source="defaults", correct=None),
     record(1700000001.5, "error", status=503, error_kind="overload", feature_source="", correct=None),
     record(
@@ -61,6 +70,14 @@ def test_records_round_trip_through_a_part(tmp_path: Path) -> None:
     writer.close()
     assert read_records(tmp_path) == VARIED
     assert (tmp_path / "requests-a-1.csv").read_text().startswith(HEADER)
+
+
+def test_parts_written_before_the_fallback_reason_column_still_read(tmp_path: Path) -> None:
+    old_header = HEADER.removesuffix(",fallback_reason\n") + "\n"
+    old_row = VARIED[1].to_line().removesuffix(",breaker_open\n") + "\n"
+    (tmp_path / "requests-old-1.csv").write_text(old_header + old_row)
+    (older,) = read_records(tmp_path)
+    assert older == dataclasses.replace(VARIED[1], fallback_reason="")
 
 
 def test_rows_reach_the_file_after_the_flush_interval_or_row_count(tmp_path: Path) -> None:
@@ -143,7 +160,7 @@ def test_a_bad_row_is_refused_naming_its_line(tmp_path: Path) -> None:
     with pytest.raises(RecordFormatError, match=r"line 3: 'maybe' is not true/false/unknown"):
         read_records(tmp_path)
     (tmp_path / "requests-x-1.csv").write_text(HEADER + "1.0,0.1,ok\n")
-    with pytest.raises(RecordFormatError, match=r"line 2: has 3 columns, expected 10"):
+    with pytest.raises(RecordFormatError, match=r"line 2: has 3 columns, expected 11"):
         read_records(tmp_path)
 
 

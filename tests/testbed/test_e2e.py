@@ -22,6 +22,7 @@ from prometheus_api_client import PrometheusConnect
 
 from chaos.local_executor import LocalExecutor
 from chaos.manifest import ChaosManifest, load_manifest
+from chaos.observed import BREAKER_OPEN
 from testbed import lifecycle, processes
 from testbed.client import TestbedClient
 from testbed.cluster import local_executor
@@ -286,6 +287,7 @@ spec:
         sources = {a["feature_source"] for a in answers[-10:]}
         assert sources <= {"cache", "defaults"}, sources
         assert answers[-1]["feature_source"] == "defaults" and answers[-1]["fallback"]
+        assert answers[-1]["fallback_reason"] == BREAKER_OPEN, "what the run's breaker_first_trip looks for"
         view = collect_status(testbed)
         assert {p.breaker for p in view.pods} == {"open"}
         assert [f["partition"] for f in view.faults] == ["blackhole"]
