@@ -4,7 +4,8 @@
 prometheus-api-client's PrometheusConnect. The client has no call for `/api/v1/rules`, so "rules
 loaded" is asked in PromQL from Prometheus' own metrics (`prometheus_rule_group_rules`, rules per
 loaded group), which the testbed's Prometheus scrapes from itself like any cluster Prometheus does.
-`firing_intervals` turns a range query of ALERTS{alertstate="firing"} into per-alert intervals.
+`firing_intervals` turns a range query of ALERTS{alertstate="firing"} into per-alert intervals;
+`present_intervals` does the same for any filtering query (the breakers that are not closed).
 """
 
 from __future__ import annotations
@@ -22,6 +23,8 @@ from chaos.errors import ChaosLabError
 log = logging.getLogger(__name__)
 
 FIRING_ALERTS = 'ALERTS{alertstate="firing"}'
+BREAKERS_NOT_CLOSED = 'max by (pod) (mlservice_circuit_breaker_state{state!="closed"}) == 1'
+"""Per pod, present while its feature-store circuit breaker is open or half-open."""
 RULES_LOADED = "sum(prometheus_rule_group_rules)"
 REQUEST_TIMEOUT = 10
 STEP = 1.0
@@ -117,19 +120,31 @@ def firing_intervals(result: list[dict[str, Any]], end: float, step: float = STE
 
     Points more than 1.5 steps apart start a new interval; an interval whose last point is within a
     step of `end` is still firing (end None); otherwise it resolved one step after its last point."""
-    intervals: list[AlertInterval] = []
+    intervals = [
+        AlertInterval(labels.get("alertname", "?"), start, stop, labels)
+        for labels, start, stop in present_intervals(result, end, step)
+    ]
+    return sorted(intervals, key=lambda a: (a.start, a.name))
+
+
+def present_intervals(
+    result: list[dict[str, Any]], end: float, step: float = STEP
+) -> list[tuple[dict[str, str], float, float | None]]:
+    """(labels, start, end) of each stretch during which a series of a range-query result had points
+    (a filtering query such as `x == 1` has points only while the condition holds); the rules are
+    those of `firing_intervals`."""
+    out: list[tuple[dict[str, str], float, float | None]] = []
     for series in result:
         labels = {str(k): str(v) for k, v in series.get("metric", {}).items()}
-        name = labels.get("alertname", "?")
         times = sorted(float(t) for t, _ in series.get("values", []))
         if not times:
             continue
         begin = previous = times[0]
         for t in times[1:]:
             if t - previous > 1.5 * step:
-                intervals.append(AlertInterval(name, begin, previous + step, labels))
+                out.append((labels, begin, previous + step))
                 begin = t
             previous = t
         still = end - previous <= step
-        intervals.append(AlertInterval(name, begin, None if still else previous + step, labels))
-    return sorted(intervals, key=lambda a: (a.start, a.name))
+        out.append((labels, begin, None if still else previous + step))
+    return out

@@ -1,7 +1,8 @@
 """The end of a run: what it observed, which alerts fired, how each criterion fared, on disk.
 
 `collect_outcome` reads the complete request record, observes the run (chaos.observed), asks
-Prometheus which alerts fired and for every metric query of the spec over the run, and judges the
+Prometheus which alerts fired, when each pod's breaker opened and closed, and for every metric query
+of the spec over the run, and judges the
 success criteria (chaos.verdict). `write_record` writes the run record's files from the outcome.
 Prometheus failing at this point does not lose the run: the problem is noted in run.json.
 """
@@ -16,7 +17,15 @@ from typing import Any
 from chaos.errors import ChaosLabError
 from chaos.load_driver import Record
 from chaos.observed import Observation, observe_run
-from chaos.prometheus_reader import FIRING_ALERTS, STEP, AlertInterval, PrometheusReader, firing_intervals
+from chaos.prometheus_reader import (
+    BREAKERS_NOT_CLOSED,
+    FIRING_ALERTS,
+    STEP,
+    AlertInterval,
+    PrometheusReader,
+    firing_intervals,
+    present_intervals,
+)
 from chaos.run_record import Event
 from chaos.run_state import ABORTED, INTERRUPTED, RunOptions, RunState
 from chaos.spec import Experiment
@@ -50,6 +59,7 @@ def collect_outcome(
             records, origin, experiment.phases.bounds(), state.samples, fault_start, fault_end, seed
         )
         alerts = _alerts(state, prometheus, origin, end)
+        _breakers(state, prometheus, origin, end)
         series = _series(experiment, state, prometheus, origin, end)
     interventions = tuple(_interventions(state))
     verdict = judge(experiment, observation, alerts, state.forecast, interventions, state.fault_start)
@@ -104,6 +114,21 @@ def _alerts(
         if alert.end is not None:
             state.events.append(Event(alert.end, "alert-resolved", {"alert": alert.name}))
     return tuple(intervals)
+
+
+def _breakers(state: RunState, prometheus: PrometheusReader, origin: float, end: float) -> None:
+    """Breaker open and closed events per pod, from the pods' breaker-state gauge as Prometheus
+    scraped it (to the scrape interval: the answers time the first trip more finely)."""
+    try:
+        stretches = present_intervals(prometheus.query_range(BREAKERS_NOT_CLOSED, origin, end), end)
+    except ChaosLabError as exc:
+        state.problems.append(f"breakers: {exc}")
+        return
+    for labels, start, stop in stretches:
+        pod = labels.get("pod", "?")
+        state.events.append(Event(start, "breaker-open", {"pod": pod}))
+        if stop is not None:
+            state.events.append(Event(stop, "breaker-closed", {"pod": pod}))
 
 
 def _series(

@@ -30,6 +30,8 @@ TIMELINE_KINDS = (
     "pod-ready",
     "pod-created",
     "pod-deleted",
+    "breaker-open",
+    "breaker-closed",
     "cleanup",
     "warning",
     "run-end",

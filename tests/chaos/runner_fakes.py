@@ -23,7 +23,7 @@ import yaml
 from chaos.errors import ChaosLabError
 from chaos.load_driver import Record
 from chaos.local_executor import LocalExecutor, NetworkFaultSpec, PodRef
-from chaos.prometheus_reader import Target
+from chaos.prometheus_reader import BREAKERS_NOT_CLOSED, Target
 from chaos.run_seams import Seams
 from chaos.spec import Experiment, load_experiment
 from chaos.testbed_view import PodState
@@ -296,8 +296,13 @@ class LoadStarter:
 
 
 # -- Prometheus -----------------------------------------------------------------------------------
+BREAKER_LAG = 1.0
+
+
 class FakePrometheus:
-    """Up, every target up; ALERTS fires MLServicePodsUnavailable while the world had a pod not ready."""
+    """Up, every target up; ALERTS fires MLServicePodsUnavailable while the world had a pod not ready;
+    every pod's breaker is open from a second after a network fault was set until a second after it
+    was cleared."""
 
     url = "http://127.0.0.1:2"
 
@@ -321,7 +326,19 @@ class FakePrometheus:
             values = [[t, "1"] for t in _seconds(start, end) if self._ready_at(t) < len(self.world.pods)]
             metric = {"alertname": "MLServicePodsUnavailable", "alertstate": "firing"}
             return [{"metric": metric, "values": values}] if values else []
+        if query == BREAKERS_NOT_CLOSED:
+            open_at = [[t, "1"] for t in _seconds(start, end) if self._breakers_open(t)]
+            return (
+                [{"metric": {"pod": p.name}, "values": open_at} for p in self.world.pods] if open_at else []
+            )
         return [{"metric": {}, "values": [[t, "1"] for t in _seconds(start, end)]}]
+
+    def _breakers_open(self, t: float) -> bool:
+        faults = 0
+        for when, what, _ in self.world.changes:
+            if when + BREAKER_LAG <= t:
+                faults += {"set-fault": 1, "clear-fault": -1}.get(what, 0)
+        return faults > 0
 
     def _ready_at(self, t: float) -> int:
         ready = len(self.world.pods)

@@ -189,3 +189,11 @@ def test_a_network_fault_is_put_on_the_proxy_listed_in_the_marker_and_cleared(tm
     ]
     assert [c[0] - ORIGIN for c in b.world.changes] == [10.0, 20.0]
     assert b.world.faults == {} and not Marker.of_testbed(b.testbed.location).path.exists()
+    events = events_of(result)
+    # the fake's breakers open 1 s after the fault and close 1 s after it; Prometheus sees them at its
+    # next point (1 s steps)
+    opened, closed = times_of(events, "breaker-open"), times_of(events, "breaker-closed")
+    assert len(opened) == len(closed) == 3
+    assert all(11.0 <= t < 12.0 for t in opened) and all(21.0 <= t < 22.0 for t in closed)
+    assert {e["pod"] for e in events if e["kind"] == "breaker-open"} == {"pod-0", "pod-1", "pod-2"}
+    assert "breaker-open: pod-0 |" in (result.record_dir / "summary.md").read_text()
