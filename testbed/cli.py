@@ -152,8 +152,14 @@ def _progress(state: dict[str, Any]) -> Table:
 
 def _summary(plan: Plan, where: RunDir) -> Table:
     urls = Urls.of(plan)
+    service = plan.profile().service
     table = Table(title=f"testbed up: {len(plan.ports.pods)} pods", show_header=False)
     rows = [
+        (
+            "profile",
+            f"{plan.profile_path.name}: {service.replicas} pods x {service.concurrency} model slots, "
+            f"{service.service_time.mean * 1e3:g} ms mean service time",
+        ),
         ("service (HAProxy)", urls.service + "/predict"),
         ("HAProxy stats", urls.haproxy_stats),
         ("Prometheus", urls.prometheus),
