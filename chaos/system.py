@@ -99,6 +99,20 @@ class Cache:
 
 
 @dataclass(frozen=True)
+class ModelQuality:
+    """Share of wrong answers over the entities the service is asked about, per way of answering
+    (`python -m service train` measures them). Zero everywhere (the default) counts only the wrong
+    answers model chaos injects."""
+
+    primary: float = 0.0
+    """The primary model on the entity's own features (fresh or cached)."""
+    fallback_model: float = 0.0
+    """The fallback model on the entity's own features (the primary model raised or hung)."""
+    default_features: float = 0.0
+    """The fallback model on default features (neither the store nor the cache had them)."""
+
+
+@dataclass(frozen=True)
 class ModelChaos:
     enabled: bool = False
     exception_rate: float = 0.05
@@ -134,6 +148,7 @@ class SystemProfile:
     breaker: CircuitBreaker = field(default_factory=CircuitBreaker)
     cache: Cache = field(default_factory=Cache)
     model_chaos: ModelChaos = field(default_factory=ModelChaos)
+    model_quality: ModelQuality = field(default_factory=ModelQuality)
     client: Client = field(default_factory=Client)
     load: Load = field(default_factory=Load)
     source: str = ""
@@ -168,6 +183,7 @@ def parse_system_profile(data: object, file: str, problems: list[Problem]) -> Sy
         breaker=_breaker(spec.section("circuitBreaker")),
         cache=_cache(spec.section("cache")),
         model_chaos=_model_chaos(spec.section("modelChaos")),
+        model_quality=_model_quality(spec.section("modelQuality", required=False)),
         client=_client(spec.section("client")),
         load=parse_load(spec.section("load")),
         source=file,
@@ -270,6 +286,16 @@ def _model_chaos(f: Fields) -> ModelChaos:
     if m.total_rate > 1:
         f.problem("", m.total_rate, "exceptionRate + timeoutRate + wrongPredictionRate must be <= 1")
     return m
+
+
+def _model_quality(f: Fields) -> ModelQuality:
+    q = ModelQuality(
+        primary=f.fraction("primary", default=0.0),
+        fallback_model=f.fraction("fallbackModel", default=0.0),
+        default_features=f.fraction("defaultFeatures", default=0.0),
+    )
+    f.finish()
+    return q
 
 
 def _client(f: Fields) -> Client:

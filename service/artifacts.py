@@ -44,6 +44,8 @@ class ModelInfo:
     estimator_sha256: str
     test_accuracy: float
     positive_ratio: float
+    served_error: float | None = None
+    """Share of the data set's entities it answers wrongly (None: artifacts trained before this was kept)."""
 
 
 @dataclass(frozen=True)
@@ -59,6 +61,8 @@ class Artifacts:
     models: dict[str, LinearClassifier]
     infos: dict[str, ModelInfo]
     dataset: str
+    defaults_served_error: float | None = None
+    """Share of the data set's entities the fallback model answers wrongly on default features."""
 
     @property
     def primary_versions(self) -> tuple[str, ...]:
@@ -102,6 +106,7 @@ def load_artifacts(directory: Path) -> Artifacts:
     names = tuple(doc.strings("feature_names"))
     defaults = _defaults(doc.section("defaults"), names)
     reference = doc.fraction("reference_positive_ratio")
+    defaults_error = _optional_fraction(doc, "defaults_served_error")
     default_version = doc.text("default_version")
     fallback_version = doc.text("fallback_version")
     models_section = doc.section("models")
@@ -123,6 +128,7 @@ def load_artifacts(directory: Path) -> Artifacts:
         models={v: m for v, m in models.items() if m is not None},
         infos=infos,
         dataset=dataset,
+        defaults_served_error=defaults_error,
     )
 
 
@@ -150,9 +156,14 @@ def _info(version: str, f: Fields) -> ModelInfo:
         estimator_sha256=f.text("estimator_sha256", pattern="[0-9a-f]{64}"),
         test_accuracy=f.fraction("test_accuracy"),
         positive_ratio=f.fraction("positive_ratio"),
+        served_error=_optional_fraction(f, "served_error"),
     )
     f.finish()
     return info
+
+
+def _optional_fraction(f: Fields, key: str) -> float | None:
+    return f.fraction(key) if key in f.data else None
 
 
 def _check_roles(doc: Fields, infos: dict[str, ModelInfo], default: str, fallback: str) -> None:

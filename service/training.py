@@ -72,11 +72,12 @@ def train(directory: Path) -> dict[str, Any]:
     models_dir = directory / "models"
     models_dir.mkdir(parents=True, exist_ok=True)
     entries: dict[str, Any] = {}
+    servings: dict[str, LinearClassifier] = {}
     for recipe in RECIPES:
         columns = [names.index(f) for f in recipe.features] if recipe.features else list(range(len(names)))
         labels = 1 - y_train if recipe.swap_labels else y_train
         pipeline = _pipeline(recipe).fit(X_train[:, columns], labels)
-        serving = fold(recipe.version, pipeline, names, columns)
+        serving = servings[recipe.version] = fold(recipe.version, pipeline, names, columns)
         accuracy = float(np.mean(serving.predict(X_test) == y_test))
         json_path = models_dir / f"{recipe.version}.json"
         joblib_path = models_dir / f"{recipe.version}.joblib"
@@ -92,13 +93,24 @@ def train(directory: Path) -> dict[str, Any]:
             "estimator_sha256": sha256_of(joblib_path),
             "test_accuracy": round(accuracy, 6),
             "positive_ratio": round(float(np.mean(serving.predict(X) == 1)), 6),
+            "served_error": round(float(np.mean(serving.predict(X) != y)), 6),
         }
-        log.info("trained %s: test accuracy %.3f", recipe.version, accuracy)
+        log.info(
+            "trained %s: test accuracy %.3f, wrong on %.1f %% of the served entities",
+            recipe.version,
+            accuracy,
+            100 * entries[recipe.version]["served_error"],
+        )
+    defaults = X_train.mean(axis=0)
+    on_defaults = servings[FALLBACK_VERSION].predict(np.repeat(defaults[None, :], len(y), axis=0))
+    defaults_error = round(float(np.mean(on_defaults != y)), 6)
+    log.info("the fallback model on default features is wrong on %.1f %% of them", 100 * defaults_error)
     manifest = {
         "format": FORMAT,
         "dataset": DATASET_NAME,
         "feature_names": list(names),
-        "defaults": {name: float(v) for name, v in zip(names, X_train.mean(axis=0), strict=True)},
+        "defaults": {name: float(v) for name, v in zip(names, defaults, strict=True)},
+        "defaults_served_error": defaults_error,
         "reference_positive_ratio": round(float(np.mean(y_train == 1)), 6),
         "default_version": DEFAULT_VERSION,
         "fallback_version": FALLBACK_VERSION,

@@ -4,8 +4,10 @@ Requests are counted per attempt (a retry is a request, as Locust counts it) and
 phase and second they were sent in. Latency quantiles are over successful requests (`latency_pXX`)
 and over all requests (`latency_all_pXX`, errors at the time the client saw them); per phase they are
 numpy's linear-interpolation quantiles, per second the nearest rank. Shares (`cache_share`,
-`fallback_share`) are of all requests; `wrong_rate` is of successful ones; `throughput` is
-successful requests per second of phase. Undefined values (no request, no success) are NaN.
+`fallback_share`) are of all requests; `wrong_rate` is of successful ones, against the true label
+(the expected share from the profile's `modelQuality` per way of answering, injected wrong answers
+included, as a run judges answers); `throughput` is successful requests per second of phase.
+Undefined values (no request, no success) are NaN.
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from chaos.errors import SimulationError
-from chaos.system import SystemProfile
+from chaos.system import ModelQuality, SystemProfile
 from sim import outcomes as oc
 from sim.recovery import recovery_time
 from sim.scenario import Scenario
@@ -99,7 +101,31 @@ def _quantiles(values: np.ndarray) -> list[float]:
     return [float(q) for q in np.quantile(values, list(QUANTILES.values()))]
 
 
-def phase_stats(name: str, start: float, end: float, trace: Trace, ready_min: int) -> PhaseStats:
+PERFECT_MODEL = ModelQuality()
+"""No error of its own: only injected wrong answers count."""
+
+
+def expected_wrong(model: np.ndarray, quality: ModelQuality) -> float:
+    """How many of these successful answers (their model codes) are wrong against the label, in
+    expectation: each way of answering has its own error share; an injected wrong answer is the
+    primary model's answer flipped, so it is wrong where the primary model would have been right."""
+    counts = np.bincount(model, minlength=oc.FALLBACK_FEATURES + 1)
+    return float(
+        counts[oc.PRIMARY] * quality.primary
+        + counts[oc.WRONG] * (1.0 - quality.primary)
+        + (counts[oc.FALLBACK_ERROR] + counts[oc.FALLBACK_TIMEOUT]) * quality.fallback_model
+        + counts[oc.FALLBACK_FEATURES] * quality.default_features
+    )
+
+
+def phase_stats(
+    name: str,
+    start: float,
+    end: float,
+    trace: Trace,
+    ready_min: int,
+    quality: ModelQuality = PERFECT_MODEL,
+) -> PhaseStats:
     sent = (trace.send >= start) & (trace.send < end)
     code = trace.code[sent]
     latency = trace.latency[sent]
@@ -114,7 +140,7 @@ def phase_stats(name: str, start: float, end: float, trace: Trace, ready_min: in
         "error_rate": _share(requests - successes, requests),
         "cache_share": _share(int((ok & (features == oc.CACHE)).sum()), requests),
         "fallback_share": _share(int(degraded.sum()), requests),
-        "wrong_rate": _share(int((ok & (model == oc.WRONG)).sum()), successes),
+        "wrong_rate": expected_wrong(model[ok], quality) / successes if successes else math.nan,
         "throughput": successes / (end - start),
         "ready_pods_min": float(ready_min),
     }
@@ -188,7 +214,7 @@ def summarise(profile: SystemProfile, scenario: Scenario, trace: Trace) -> Repli
     horizon = scenario.horizon
     timeline = trace.timeline
     phases = tuple(
-        phase_stats(p.name, p.start, p.end, trace, timeline.ready_min(p.start, p.end))
+        phase_stats(p.name, p.start, p.end, trace, timeline.ready_min(p.start, p.end), profile.model_quality)
         for p in scenario.phases
     )
     seconds = second_series(trace, horizon)

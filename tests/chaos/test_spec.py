@@ -16,7 +16,7 @@ from chaos.spec import (
     load_experiment,
     metric_value,
 )
-from chaos.system import load_system_profile
+from chaos.system import ModelQuality, load_system_profile
 
 EXPERIMENTS = Path(__file__).resolve().parents[2] / "experiments"
 SPECS = sorted(EXPERIMENTS.glob("*.experiment.yaml"))
@@ -67,6 +67,21 @@ def test_system_profile_defaults_are_a_small_real_service() -> None:
     assert 0.01 <= p.service.service_time.mean <= 0.1
     assert p.load.rps == 200
     assert p.readiness.detection_time == pytest.approx(6.0)
+
+
+def test_model_quality_is_optional_and_its_shares_are_checked(tmp_path: Path) -> None:
+    document = yaml.safe_load((EXPERIMENTS / "system.yaml").read_text())
+    assert load_system_profile(EXPERIMENTS / "system.yaml").model_quality.default_features > 0.3
+    del document["spec"]["modelQuality"]
+    (tmp_path / "system.yaml").write_text(yaml.safe_dump(document))
+    assert load_system_profile(tmp_path / "system.yaml").model_quality == ModelQuality()
+    document["spec"]["modelQuality"] = {"primary": 1.5, "fallbackModel": 0.1, "colour": "red"}
+    (tmp_path / "system.yaml").write_text(yaml.safe_dump(document))
+    with pytest.raises(InvalidSpecError) as caught:
+        load_system_profile(tmp_path / "system.yaml")
+    problems = [str(p) for p in caught.value.problems]
+    assert any("spec.modelQuality.primary" in p and "1.5" in p for p in problems), problems
+    assert any("spec.modelQuality.colour" in p for p in problems), problems
 
 
 @pytest.mark.parametrize(

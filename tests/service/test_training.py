@@ -10,6 +10,7 @@ import joblib
 import numpy as np
 import pytest
 
+from chaos.system import load_system_profile
 from service.artifacts import load_artifacts
 from service.dataset import feature_names, load_dataset
 from service.errors import ArtifactError
@@ -99,3 +100,32 @@ def test_inconsistent_manifest_lists_every_problem(copy: Path) -> None:
     text = str(err.value)
     assert "models.v1.role" in text and "'canary'" in text
     assert "default_version" in text and "surprise" in text
+
+
+def test_the_system_profile_states_the_error_shares_training_measures(
+    artifacts_dir: Path, repo_root: Path
+) -> None:
+    artifacts = load_artifacts(artifacts_dir)
+    _, X, y = load_dataset()
+    primary = artifacts.models[artifacts.default_version]
+    assert artifacts.infos["v1"].served_error == pytest.approx(
+        float(np.mean(primary.predict(X) != y)), abs=1e-6
+    )
+    quality = load_system_profile(repo_root / "experiments" / "system.yaml").model_quality
+    measured = {
+        "primary": artifacts.infos[artifacts.default_version].served_error,
+        "fallback_model": artifacts.infos[artifacts.fallback_version].served_error,
+        "default_features": artifacts.defaults_served_error,
+    }
+    stated = {name: getattr(quality, name) for name in measured}
+    assert stated == {name: pytest.approx(value, abs=0.0005) for name, value in measured.items()}
+
+
+def test_artifacts_trained_before_the_error_shares_were_kept_still_load(copy: Path) -> None:
+    manifest = json.loads((copy / "manifest.json").read_text())
+    del manifest["defaults_served_error"]
+    for entry in manifest["models"].values():
+        del entry["served_error"]
+    (copy / "manifest.json").write_text(json.dumps(manifest))
+    artifacts = load_artifacts(copy)
+    assert artifacts.defaults_served_error is None and artifacts.infos["v1"].served_error is None

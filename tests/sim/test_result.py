@@ -8,9 +8,10 @@ import numpy as np
 import pytest
 
 from chaos.errors import SimulationError
+from chaos.system import ModelQuality
 from sim import outcomes as oc
 from sim.recovery import TOLERANCE, recovery_time
-from sim.result import phase_stats, second_series, summarise
+from sim.result import expected_wrong, phase_stats, second_series, summarise
 from sim.scenario import Phase, PodFault, Scenario
 from sim.timeline import Event, Timeline
 from sim.trace import Trace
@@ -57,6 +58,15 @@ def test_phase_statistics() -> None:
     assert stats["ready_pods_min"] == 2
     assert stats.errors == {"refused": 1, "reset": 0, "timeout": 1, "overload": 0, "unavailable": 0}
     assert stats.fallback_reasons == {"features": 1, "model_error": 0, "model_timeout": 1}
+
+
+def test_the_wrong_rate_counts_each_way_of_answering_at_its_own_error_share() -> None:
+    quality = ModelQuality(primary=0.02, fallback_model=0.1, default_features=0.4)
+    stats = phase_stats("p", 0.0, 2.0, trace(ROWS), ready_min=2, quality=quality)
+    # successes: fresh and cached (primary), default features, hung (fallback model), injected wrong
+    expected = (2 * 0.02 + 0.4 + 0.1 + (1 - 0.02)) / 5
+    assert stats["wrong_rate"] == pytest.approx(expected)
+    assert expected_wrong(np.array([], dtype=np.int64), quality) == 0.0
 
 
 def test_a_phase_without_requests_has_undefined_shares() -> None:
