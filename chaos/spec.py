@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TypeVar
 
@@ -208,6 +208,8 @@ def parse_experiment(data: object, path: Path, problems: list[Problem]) -> Exper
     scope = _scope(spec.section("scope"))
     chaos = tuple(_chaos_steps(spec, path))
     load = parse_load(spec.section("load")) if spec.has("load") else (system.load if system else Load())
+    if not load.entities and system is not None:  # what the load asks about is the system's, unless stated
+        load = replace(load, entities=system.load.entities)
     phases = _phases(spec.section("phases"))
     criteria = tuple(_criteria(spec))
     aborts = tuple(_aborts(spec))

@@ -136,6 +136,9 @@ class Load:
     rps: float = 200.0
     users: int = 40
     arrival: str = "closed"
+    entities: int = 0
+    """Distinct entities the load asks about, each as likely; 0: not stated (the simulator then uses
+    `cache.hitRate` instead of following each pod's cache)."""
 
 
 @dataclass(frozen=True)
@@ -312,6 +315,7 @@ def parse_load(f: Fields) -> Load:
         rps=f.number("rps", above=0.0),
         users=f.integer("users", minimum=1),
         arrival=f.text("arrival", default="closed", choices=ARRIVALS),
+        entities=f.integer("entities", default=0, minimum=0),
     )
     f.finish()
     return load

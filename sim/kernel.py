@@ -17,10 +17,11 @@ One attempt:
 5. work = feature-store call (skipped when the breaker is open or a half-open trial is in flight;
    the call gives up at the per-call timeout; failed or slow calls count against the breaker, and
    so does a call the request's deadline cancels) +
-   model time. Without live features the cache has them with probability `hitRate`, else default
-   features go to the fallback model. Model chaos (primary model only): an exception or a hang (cut
-   at `modelDeadline`, after the service time) hands over to the fallback model; a wrong prediction
-   is still a success; a call slower than `slowCallDuration` (>=) counts as failed for the breaker;
+   model time. Without live features the pod's cache may have them (sim/cache.py: followed per
+   entity, or with probability `hitRate`), else default features go to the fallback model. Model
+   chaos (primary model only): an exception or a hang (cut at `modelDeadline`, after the service
+   time) hands over to the fallback model; a wrong prediction is still a success; a call slower
+   than `slowCallDuration` (>=) counts as failed for the breaker;
 6. the client gives up after its own timeout ("timeout") and retries errors up to `retries` times
    at once; closed-loop users then wait for their pacing period (Locust `constant_pacing`).
 
@@ -40,6 +41,7 @@ import numpy as np
 
 from chaos.system import SystemProfile
 from sim.breaker import CALL, OPEN, REJECT, TRIAL, CircuitBreaker, DeferredBreaker
+from sim.cache import cache_model, entity_sampler
 from sim.outcomes import (
     CACHE,
     DEFAULT,
@@ -106,6 +108,13 @@ def run_requests(
     si = fi = ui = 0
     store = StoreFaults(scenario.store_faults, horizon, rng)
     store_on, store_lo, store_hi = bool(store), store.start, store.end
+
+    # the pods' feature caches, followed entity by entity when the load says how many it asks about
+    follow, ttl, keep = cache_model(profile, load)
+    draw_entity = entity_sampler(rng, max(1, load.entities))
+    entity_v = draw_entity(BLOCK) if follow else []
+    ei = 0
+    fresh: list[dict[int, float]] = [{} for _ in range(n)]  # entity -> its entry's expiry, per pod
 
     # the timeline's changes, and when each pod next goes down
     changes = timeline.changes()
@@ -217,6 +226,7 @@ def run_requests(
                 open_until[p] = 0.0
                 slots[p] = [0.0] * c
                 queues[p].clear()
+                fresh[p] = {}  # the cache lives in the container's memory
                 k = down_index[p] = down_index[p] + 1
                 next_down[p] = downs[p][k] if k < len(downs[p]) else INF
             elif kind == POD_UP:
@@ -304,6 +314,14 @@ def run_requests(
                     else:
                         d = 0.0
                         live = False
+                        answered = start
+                    if follow:
+                        e = entity_v[ei]
+                        ei += 1
+                        if ei == BLOCK:
+                            entity_v, ei = draw_entity(BLOCK), 0
+                        if live and answered < cut:
+                            fresh[p][e] = answered + ttl
                     # the model
                     if live:
                         code = 0
@@ -312,7 +330,8 @@ def run_requests(
                         ui += 1
                         if ui == BLOCK:
                             uniform_v, ui = draw_uniform(BLOCK), 0
-                        code = code_cache if u < hit_rate else code_default
+                        hit = (fresh[p].get(e, -INF) > answered and u < keep) if follow else u < hit_rate
+                        code = code_cache if hit else code_default
                     w = service_v[si]
                     si += 1
                     if si == BLOCK:

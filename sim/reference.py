@@ -9,6 +9,7 @@ running in the same environment.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Generator, Sequence
 from typing import Any, cast
 
@@ -18,6 +19,7 @@ import simpy
 from chaos.system import SystemProfile
 from sim import outcomes as oc
 from sim.breaker import REJECT, TRIAL, CircuitBreaker
+from sim.cache import cache_model, entity_sampler
 from sim.scenario import Scenario
 from sim.store import LOST, StoreFaults
 from sim.timeline import Cluster, Event, Timeline, probe_offsets
@@ -32,6 +34,8 @@ class _Pod:
         self.slots = simpy.Resource(model.env, capacity=model.profile.service.concurrency)
         self.breaker = CircuitBreaker(model.profile.breaker, lambda now, state: model.log(now, state, index))
         self.requests: set[simpy.Process] = set()
+        self.fresh: dict[int, float] = {}
+        """Feature cache: entity -> its entry's expiry (followed when the load states its entities)."""
 
 
 class ReferenceModel:
@@ -45,6 +49,9 @@ class ReferenceModel:
         self.store_time = Stream(sampler(profile.feature_store.latency, rng))
         self.uniform = Stream(uniforms(rng))
         self.store = StoreFaults(scenario.store_faults, scenario.horizon, rng)
+        self.follow, self.ttl, self.keep = cache_model(profile, self.load)
+        draw_entity = entity_sampler(rng, max(1, self.load.entities))
+        self.entity = Stream(lambda k: [float(e) for e in draw_entity(k)])
         n = profile.service.replicas
         self.pods = [_Pod(self, p) for p in range(n)]
         self.rotation, self.rr = list(range(n)), 0
@@ -147,6 +154,7 @@ class ReferenceModel:
         env, profile = self.env, self.profile
         calling = False
         try:
+            entity = int(self.entity()) if self.follow else 0
             permit = pod.breaker.allow(start)
             live = False
             if permit != REJECT:
@@ -162,10 +170,17 @@ class ReferenceModel:
                 yield env.timeout(d)
                 calling = False
                 live = not failed
+                if live and self.follow:
+                    pod.fresh[entity] = float(env.now) + self.ttl
                 pod.breaker.record(float(env.now), failed or d >= profile.breaker.slow_call, permit == TRIAL)
             code = 0
             if not live:
-                code = oc.CACHE if self.uniform() < profile.cache.hit_rate else oc.DEFAULT
+                u = self.uniform()
+                if self.follow:
+                    hit = pod.fresh.get(entity, -math.inf) > env.now and u < self.keep
+                else:
+                    hit = u < profile.cache.hit_rate
+                code = oc.CACHE if hit else oc.DEFAULT
                 code <<= oc.FEATURES_SHIFT
                 if code == oc.DEFAULT << oc.FEATURES_SHIFT:
                     code |= oc.FALLBACK_FEATURES << oc.MODEL_SHIFT
