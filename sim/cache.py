@@ -13,9 +13,15 @@ requests holds each entity with probability maxEntries / entities; the models ap
 top of freshness. Without `load.entities`, a lookup finds the features with probability
 `cache.hitRate`.
 
-The kernel writes an entry when it processes the request that read it (in send order) rather than
-at the read's exact moment; two reads of one entity on one pod a few milliseconds apart are the only
-case where that differs.
+The reference model keeps each pod's entries entity by entity. The kernel gets the same answer
+without drawing an entity for every request: it keeps, per pod, the times of its live reads since the
+container started, and a lookup asks when its entity was last read there. Each read was of that
+entity with probability 1 / entities, independently, so the last read of it is a geometric number of
+reads back (`reads_back_sampler`); fewer reads than that: never read. Per lookup this is exactly
+the distribution of the entity-by-entity cache (lookups do not change the cache); only the
+correlation between two lookups of one entity is not kept, which leaves every share as it is. The
+kernel records a read when it processes the request (in send order), not at the read's exact moment;
+the two differ only for reads a few milliseconds apart.
 """
 
 from __future__ import annotations
@@ -32,6 +38,13 @@ def cache_model(profile: SystemProfile, load: Load) -> tuple[bool, float, float]
     if load.entities <= 0:
         return False, profile.cache.ttl, 1.0
     return True, profile.cache.ttl, min(1.0, profile.cache.max_entries / load.entities)
+
+
+def reads_back_sampler(rng: np.random.Generator, entities: int) -> Callable[[int], list[int]]:
+    """How many reads back the last read of a lookup's entity is: geometric, p = 1 / entities, from a
+    stream of its own (a child of `rng`: the other streams are drawn exactly as without it)."""
+    child = rng.spawn(1)[0]
+    return lambda n: child.geometric(1.0 / entities, size=n).tolist()
 
 
 def entity_sampler(rng: np.random.Generator, entities: int) -> Callable[[int], list[int]]:

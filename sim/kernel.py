@@ -33,7 +33,8 @@ from __future__ import annotations
 
 import heapq
 import math
-from bisect import bisect_right
+from array import array
+from bisect import bisect_left, bisect_right
 from collections import deque
 from functools import partial
 
@@ -41,7 +42,7 @@ import numpy as np
 
 from chaos.system import SystemProfile
 from sim.breaker import CALL, OPEN, REJECT, TRIAL, CircuitBreaker, DeferredBreaker
-from sim.cache import cache_model, entity_sampler
+from sim.cache import cache_model, reads_back_sampler
 from sim.outcomes import (
     CACHE,
     DEFAULT,
@@ -73,6 +74,12 @@ def _insert(due: list[float], who: list[int], head: int, when: float, uid: int) 
     at = bisect_right(due, when, head)
     due.insert(at, when)
     who.insert(at, uid)
+
+
+def _forget_reads(reads: list[array[float]], before: float) -> None:
+    """Drop the read times before `before` (older than an entry lives: they can never serve again)."""
+    for pod_reads in reads:
+        del pod_reads[: bisect_left(pod_reads, before)]
 
 
 def _breaker_log(events: list[Event], pod: int, now: float, state: str) -> None:
@@ -109,12 +116,15 @@ def run_requests(
     store = StoreFaults(scenario.store_faults, horizon, rng)
     store_on, store_lo, store_hi = bool(store), store.start, store.end
 
-    # the pods' feature caches, followed entity by entity when the load says how many it asks about
+    # the pods' feature caches (sim/cache.py), when the load says how many entities it asks about:
+    # per pod the times of its live reads since its container started; a lookup goes back a
+    # geometric number of them to the last read of its entity
     follow, ttl, keep = cache_model(profile, load)
-    draw_entity = entity_sampler(rng, max(1, load.entities))
-    entity_v = draw_entity(BLOCK) if follow else []
-    ei = 0
-    fresh: list[dict[int, float]] = [{} for _ in range(n)]  # entity -> its entry's expiry, per pod
+    draw_back = reads_back_sampler(rng, max(1, load.entities))
+    back_v = draw_back(BLOCK) if follow else []
+    bi = 0
+    reads = [array("d") for _ in range(n)]  # raw doubles: no float object is kept alive per read
+    add_read = [r.append for r in reads]
 
     # the timeline's changes, and when each pod next goes down
     changes = timeline.changes()
@@ -191,6 +201,8 @@ def run_requests(
             if head == COMPACT:  # keep the entry just taken: `due[-1]` must exist
                 del due[: head - 1], who[: head - 1]
                 head = 1
+                if follow:
+                    _forget_reads(reads, t - ttl)
         elif later and later[0][0] <= arrival:
             t, uid = heappop(later)
             if t >= horizon:
@@ -202,6 +214,8 @@ def run_requests(
             uid = picks[gi]
             gi += 1
             if gi == BLOCK:
+                if follow:
+                    _forget_reads(reads, t - ttl)
                 gaps, picks, gi = (
                     rng.exponential(gap, BLOCK).tolist(),
                     rng.integers(users, size=BLOCK).tolist(),
@@ -226,7 +240,7 @@ def run_requests(
                 open_until[p] = 0.0
                 slots[p] = [0.0] * c
                 queues[p].clear()
-                fresh[p] = {}  # the cache lives in the container's memory
+                del reads[p][:]  # the cache lives in the container's memory
                 k = down_index[p] = down_index[p] + 1
                 next_down[p] = downs[p][k] if k < len(downs[p]) else INF
             elif kind == POD_UP:
@@ -315,13 +329,8 @@ def run_requests(
                         d = 0.0
                         live = False
                         answered = start
-                    if follow:
-                        e = entity_v[ei]
-                        ei += 1
-                        if ei == BLOCK:
-                            entity_v, ei = draw_entity(BLOCK), 0
-                        if live and answered < cut:
-                            fresh[p][e] = answered + ttl
+                    if follow and live and answered < cut:
+                        add_read[p](answered)
                     # the model
                     if live:
                         code = 0
@@ -330,7 +339,15 @@ def run_requests(
                         ui += 1
                         if ui == BLOCK:
                             uniform_v, ui = draw_uniform(BLOCK), 0
-                        hit = (fresh[p].get(e, -INF) > answered and u < keep) if follow else u < hit_rate
+                        if follow:
+                            k = back_v[bi]
+                            bi += 1
+                            if bi == BLOCK:
+                                back_v, bi = draw_back(BLOCK), 0
+                            pod_reads = reads[p]
+                            hit = k <= len(pod_reads) and pod_reads[-k] + ttl > answered and u < keep
+                        else:
+                            hit = u < hit_rate
                         code = code_cache if hit else code_default
                     w = service_v[si]
                     si += 1
