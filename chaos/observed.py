@@ -15,10 +15,11 @@ simulator's (sim/result.py, sim/recovery.py) so that a prediction and an observa
   requests; `wrong_rate`: wrong answers / successful answers whose correctness is known;
 - `throughput`: successful requests per second of phase; `ready_pods_min`: fewest ready pods sampled;
 - `recovery_time`: sim.recovery.recovery_time on the observed per-second series and ready-pod steps;
-- `breaker_first_trip`: seconds from the fault's start until the first answer that reports an open
-  circuit breaker (`fallback_reason` breaker_open) was received. The simulator times the trip itself;
-  an answer shows it a little later (the next request to reach that pod's breaker, plus its service
-  time), so the observed value is an upper bound on the trip by about one service time.
+- `breaker_first_trip`: seconds from the fault's start until the first circuit breaker opened, from
+  the pods' own record of when their breaker opened (`breaker_trips`, unix times, read from
+  Prometheus), as the simulator times it. Without that record: until the first answer reporting an
+  open breaker (`fallback_reason` breaker_open) was received, which runs later than the trip by about
+  one service time. `breaker_trip_source` says which ("pods", "answers", or "" when none).
 
 Intervals (90 % by default): availability and the other shares get a Wilson score interval
 (scipy's `binomtest(...).proportion_ci(method="wilson")`); latency quantiles get a bootstrap
@@ -127,6 +128,7 @@ class Observation:
     fault_end: float | None
     confidence: float = CONFIDENCE
     breaker_first_trip: float | None = None
+    breaker_trip_source: str = ""
 
     def phase(self, name: str) -> PhaseObservation | None:
         return next((p for p in self.phases if p.name == name), None)
@@ -149,6 +151,7 @@ class Observation:
             "phases": {p.name: p.to_dict() for p in self.phases},
             "recovery_time": self.recovery_time,
             "breaker_first_trip": self.breaker_first_trip,
+            "breaker_trip_source": self.breaker_trip_source,
             "pods_ready_after": self.pods_ready_after,
             "fault_start": self.fault_start,
             "fault_end": self.fault_end,
@@ -371,14 +374,21 @@ BREAKER_OPEN = "breaker_open"
 
 
 def breaker_first_trip(
-    records: Iterable[RequestRecord], origin: float, fault_start: float | None
-) -> float | None:
-    """Seconds from `fault_start` until the first answer reporting an open breaker arrived (None: none)."""
+    records: Iterable[RequestRecord],
+    origin: float,
+    fault_start: float | None,
+    trips: Sequence[float] = (),
+) -> tuple[float | None, str]:
+    """Seconds from `fault_start` to the first breaker trip, and where that came from: the pods'
+    trip times (unix) when there are any, else the first answer reporting an open breaker."""
     if fault_start is None:
-        return None
+        return None, ""
+    from_pods = [t - origin - fault_start for t in trips if t - origin >= fault_start]
+    if from_pods:
+        return min(from_pods), "pods"
     answered = [r.time + r.latency - origin for r in records if r.fallback_reason == BREAKER_OPEN]
     later = [t - fault_start for t in answered if t >= fault_start]
-    return min(later) if later else None
+    return (min(later), "answers") if later else (None, "")
 
 
 # -- the whole run ------------------------------------------------------------------------------
@@ -392,8 +402,10 @@ def observe_run(
     seed: int = BOOTSTRAP_SEED,
     confidence: float = CONFIDENCE,
     resamples: int = BOOTSTRAP_RESAMPLES,
+    breaker_trips: Sequence[float] = (),
 ) -> Observation:
-    """Observe a run: `bounds` are each phase's (start, end) and fault times are seconds from `origin`."""
+    """Observe a run: `bounds` are each phase's (start, end) and fault times are seconds from `origin`;
+    `breaker_trips` are the unix times the pods' breakers opened, as far as known."""
     rng = np.random.default_rng(seed)
     horizon = max((end for _, end in bounds.values()), default=0.0)
     phases = []
@@ -414,6 +426,7 @@ def observe_run(
             requests, successes, times, counts, desired, fault_start, fault_end, horizon
         )
         pods_back = pods_ready_after(samples, origin, fault_end)
+    trip, trip_source = breaker_first_trip(records, origin, fault_start, breaker_trips)
     return Observation(
         origin=origin,
         phases=tuple(phases),
@@ -423,5 +436,6 @@ def observe_run(
         fault_start=fault_start,
         fault_end=fault_end,
         confidence=confidence,
-        breaker_first_trip=breaker_first_trip(records, origin, fault_start),
+        breaker_first_trip=trip,
+        breaker_trip_source=trip_source,
     )

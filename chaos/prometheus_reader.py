@@ -25,6 +25,8 @@ log = logging.getLogger(__name__)
 FIRING_ALERTS = 'ALERTS{alertstate="firing"}'
 BREAKERS_NOT_CLOSED = 'max by (pod) (mlservice_circuit_breaker_state{state!="closed"}) == 1'
 """Per pod, present while its feature-store circuit breaker is open or half-open."""
+BREAKER_OPENED = "mlservice_circuit_breaker_opened_timestamp_seconds > 0"
+"""Per pod, the unix time its breaker last opened (each opening stays at least `resetTimeout`)."""
 RULES_LOADED = "sum(prometheus_rule_group_rules)"
 REQUEST_TIMEOUT = 10
 STEP = 1.0

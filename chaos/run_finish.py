@@ -18,6 +18,7 @@ from chaos.errors import ChaosLabError
 from chaos.load_driver import Record
 from chaos.observed import Observation, observe_run
 from chaos.prometheus_reader import (
+    BREAKER_OPENED,
     BREAKERS_NOT_CLOSED,
     FIRING_ALERTS,
     STEP,
@@ -56,7 +57,14 @@ def collect_outcome(
         fault_start = None if state.fault_start is None else state.fault_start - origin
         fault_end = None if state.fault_end is None else state.fault_end - origin
         observation = observe_run(
-            records, origin, experiment.phases.bounds(), state.samples, fault_start, fault_end, seed
+            records,
+            origin,
+            experiment.phases.bounds(),
+            state.samples,
+            fault_start,
+            fault_end,
+            seed,
+            breaker_trips=_breaker_trips(state, prometheus, origin, end),
         )
         alerts = _alerts(state, prometheus, origin, end)
         _breakers(state, prometheus, origin, end)
@@ -114,6 +122,16 @@ def _alerts(
         if alert.end is not None:
             state.events.append(Event(alert.end, "alert-resolved", {"alert": alert.name}))
     return tuple(intervals)
+
+
+def _breaker_trips(state: RunState, prometheus: PrometheusReader, origin: float, end: float) -> list[float]:
+    """Every distinct time (unix) a pod's breaker opened during the run, from the pods' gauge."""
+    try:
+        result = prometheus.query_range(BREAKER_OPENED, origin, end)
+    except ChaosLabError as exc:
+        state.problems.append(f"breaker trips: {exc}")
+        return []
+    return sorted({float(v) for series in result for _, v in series.get("values", [])})
 
 
 def _breakers(state: RunState, prometheus: PrometheusReader, origin: float, end: float) -> None:

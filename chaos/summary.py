@@ -39,6 +39,12 @@ TIMELINE_KINDS = (
 _UNITS = {"fraction": ("percent", 100.0, " %"), "seconds": ("ms", 1000.0, " ms"), "rps": ("rps", 1.0, " rps")}
 
 
+_TRIP_SOURCES = {
+    "pods": "First circuit breaker trip (the pods' record)",
+    "answers": "First answer reporting an open circuit breaker (the pods kept no record of their trips)",
+}
+
+
 def fmt(metric: str, value: float | None) -> str:
     """A metric value in the unit people read it in (percent, ms, rps, pods, s)."""
     if value is None:
@@ -137,9 +143,9 @@ def _phase_table(observation: Observation) -> list[str]:
         "",
         f"Time to recover (pods ready and availability back at the baseline level, as sim/recovery.py "
         f"defines it): {fmt('recovery_time', observation.recovery_time)}; every desired pod ready "
-        f"{fmt('recovery_time', observation.pods_ready_after)} after the last fault ended. First answer "
-        f"reporting an open circuit breaker: {fmt('breaker_first_trip', observation.breaker_first_trip)} "
-        "after the fault began.",
+        f"{fmt('recovery_time', observation.pods_ready_after)} after the last fault ended. "
+        f"{_TRIP_SOURCES.get(observation.breaker_trip_source, 'First breaker trip')}: "
+        f"{fmt('breaker_first_trip', observation.breaker_first_trip)} after the fault began.",
     ]
     return lines
 

@@ -91,6 +91,11 @@ class ServiceMetrics:
             ["state"],
             registry=r,
         )
+        self.breaker_opened = Gauge(
+            f"{PREFIX}_circuit_breaker_opened_timestamp_seconds",
+            "Unix time the circuit breaker last opened (0: never since the pod started).",
+            registry=r,
+        )
         self.breaker_transitions = Counter(
             f"{PREFIX}_circuit_breaker_transitions",
             "Feature-store circuit breaker state changes.",
@@ -194,6 +199,8 @@ class ServiceMetrics:
     def breaker_transition(self, old: BreakerState, new: BreakerState) -> None:
         self.breaker_transitions.labels(old.value, new.value).inc()
         self.set_breaker_state(new)
+        if new is BreakerState.OPEN:
+            self.breaker_opened.set_to_current_time()
 
     def count_request(self, status: int, seconds: float) -> None:
         counter = self._requests_by_status.get(status)

@@ -23,7 +23,7 @@ import yaml
 from chaos.errors import ChaosLabError
 from chaos.load_driver import Record
 from chaos.local_executor import LocalExecutor, NetworkFaultSpec, PodRef
-from chaos.prometheus_reader import BREAKERS_NOT_CLOSED, Target
+from chaos.prometheus_reader import BREAKER_OPENED, BREAKERS_NOT_CLOSED, Target
 from chaos.run_seams import Seams
 from chaos.spec import Experiment, load_experiment
 from chaos.testbed_view import PodState
@@ -326,6 +326,11 @@ class FakePrometheus:
             values = [[t, "1"] for t in _seconds(start, end) if self._ready_at(t) < len(self.world.pods)]
             metric = {"alertname": "MLServicePodsUnavailable", "alertstate": "firing"}
             return [{"metric": metric, "values": values}] if values else []
+        if query == BREAKER_OPENED:  # each pod's gauge: when its breaker last opened
+            openings = [when + BREAKER_LAG for when, what, _ in self.world.changes if what == "set-fault"]
+            values = [[t, str(max(o for o in openings if o <= t))] for t in _seconds(start, end)
+                      if any(o <= t for o in openings)]  # fmt: skip
+            return [{"metric": {"pod": p.name}, "values": values} for p in self.world.pods] if values else []
         if query == BREAKERS_NOT_CLOSED:
             open_at = [[t, "1"] for t in _seconds(start, end) if self._breakers_open(t)]
             return (

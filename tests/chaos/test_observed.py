@@ -188,7 +188,7 @@ def test_time_to_recover_follows_the_simulators_definition() -> None:
     assert observe_run(records, ORIGIN, bounds, samples, None, None).recovery_time is None
 
 
-def test_the_first_breaker_trip_is_the_first_answer_reporting_an_open_breaker_after_the_fault() -> None:
+def test_the_first_breaker_trip_comes_from_the_pods_record_or_else_the_first_answer_showing_it() -> None:
     records = [
         record(4.0, latency=0.1, source="cache", fallback=True, reason="breaker_open"),  # an earlier fault
         record(10.1, latency=0.08, source="cache", fallback=True, reason="store_timeout"),
@@ -197,10 +197,18 @@ def test_the_first_breaker_trip_is_the_first_answer_reporting_an_open_breaker_af
         record(11.0, outcome="error", kind="http_503"),
     ]
     bounds = {"baseline": (0.0, 10.0), "chaos": (10.0, 20.0)}
-    observed = observe_run(records, ORIGIN, bounds, [], fault_start=10.0, fault_end=20.0)
-    assert observed.breaker_first_trip == pytest.approx(0.33)  # answered at 10.33 s, not started
+    # the pods' own record of when their breakers opened (unix times), one from before the fault
+    trips = [ORIGIN + 3.9, ORIGIN + 10.31, ORIGIN + 10.27]
+    observed = observe_run(records, ORIGIN, bounds, [], 10.0, 20.0, breaker_trips=trips)
+    assert observed.breaker_first_trip == pytest.approx(0.27)
+    assert observed.breaker_trip_source == "pods"
     assert observed.metric("breaker_first_trip") == observed.breaker_first_trip
     assert observed.to_dict()["breaker_first_trip"] == observed.breaker_first_trip
+    # no record from the pods: the first answer reporting the open breaker, when it was received
+    answers = observe_run(records, ORIGIN, bounds, [], fault_start=10.0, fault_end=20.0)
+    assert answers.breaker_first_trip == pytest.approx(0.33)
+    assert answers.breaker_trip_source == "answers"
     no_trip = [r for r in records if r.fallback_reason != "breaker_open"]
-    assert observe_run(no_trip, ORIGIN, bounds, [], 10.0, 20.0).breaker_first_trip is None
+    nothing = observe_run(no_trip, ORIGIN, bounds, [], 10.0, 20.0, breaker_trips=[ORIGIN + 3.9])
+    assert (nothing.breaker_first_trip, nothing.breaker_trip_source) == (None, "")
     assert observe_run(records, ORIGIN, bounds, [], None, None).breaker_first_trip is None

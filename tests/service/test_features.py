@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import time
 
 import pytest
 import redis
@@ -88,10 +89,14 @@ def test_breaker_opens_and_then_spares_the_store(
 ) -> None:
     resolver = _resolver(store, clock, defaults)
     _resolve(resolver, "42")
+    assert _count(resolver, "mlservice_circuit_breaker_opened_timestamp_seconds") == 0
     store.error = ConnectionResetError("reset")
+    before = time.time()
     for _ in range(3):
         _resolve(resolver, "1")
     assert resolver.breaker.state is BreakerState.OPEN
+    opened = _count(resolver, "mlservice_circuit_breaker_opened_timestamp_seconds")
+    assert before <= opened <= time.time()  # wall clock: Prometheus readers compare it with theirs
     calls = store.calls
     assert _resolve(resolver, "42") == FeatureLookup(store.rows["42"], "cache", "breaker_open")
     assert store.calls == calls  # the open breaker did not call the store
