@@ -203,7 +203,8 @@ def main() -> int:
             options = lifecycle.UpOptions(overrides=Overrides(concurrency=concurrency))
             plan = lifecycle.start(run_dir, options)
             try:
-                service = plan.profile().service
+                profile = plan.profile()
+                service = profile.service
                 print(
                     f"\n=== pass {i + 1}: {service.concurrency} model slots per pod"
                     f"{' (the profile)' if concurrency is None else ''} ==="
@@ -213,7 +214,7 @@ def main() -> int:
                     if i == 0:
                         report_overheads(client)
                     best = report_throughput(client, rates, args.step, Path(tmp), run_dir)
-                held.append((service.concurrency, slot_capacity(plan.profile()), best))
+                held.append((service.concurrency, slot_capacity(profile), best))
             finally:
                 lifecycle.stop(run_dir)
     print("\nhighest rate held (p95 < 2 x low-load p95, < 1 % failures, >= 95 % of the rate reached):")

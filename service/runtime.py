@@ -119,6 +119,7 @@ def build_pod(
     seed: int | None = None,
     admin_token: str | None = None,
     model_version: str | None = None,
+    ready_not_before: float | None = None,
     clock: Callable[[], float] = time.monotonic,
     metrics: ServiceMetrics | None = None,
 ) -> Pod:
@@ -158,6 +159,7 @@ def build_pod(
         metrics=metrics,
         request_timeout=profile.service.request_timeout,
         admin_token=admin_token,
+        ready_not_before=ready_not_before,
         details={"artifacts_dataset": artifacts.dataset},
     )
 
@@ -176,8 +178,8 @@ def run(settings: ServeSettings) -> None:
         seed=settings.chaos_seed,
         admin_token=settings.admin_token,
         model_version=settings.model_version,
+        ready_not_before=settings.ready_not_before,
     )
-    pod.ready_not_before = settings.ready_not_before
     if settings.chaos.enabled:
         log.warning("in-app model chaos enabled: %s", settings.chaos.rates)
     if not settings.admin_token:

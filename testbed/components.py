@@ -5,6 +5,7 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
+from chaos.system import SystemProfile
 from testbed.config import Plan
 from testbed.rundir import RunDir
 
@@ -16,10 +17,16 @@ def redis_url(host: str, port: int) -> str:
 
 
 def pod_command(
-    plan: Plan, run_dir: RunDir, pod: str, port: int, ready_not_before: float | None = None
+    plan: Plan,
+    profile: SystemProfile,
+    run_dir: RunDir,
+    pod: str,
+    port: int,
+    ready_not_before: float | None = None,
 ) -> list[str]:
-    """A pod's container: the service on its slot's port, reaching Redis only through the fault proxy;
-    /ready fails until the wall-clock time `ready_not_before` (the container's start-up time)."""
+    """A pod's container: the service on its slot's port, reaching Redis only through the fault proxy,
+    with the model slots of `profile` (the plan's, read once by the caller); /ready fails until the
+    wall-clock time `ready_not_before` (the container's start-up time)."""
     return [
         sys.executable,
         "-m",
@@ -34,7 +41,7 @@ def pod_command(
         "--profile",
         str(plan.profile_path),
         "--concurrency",
-        str(plan.profile().service.concurrency),
+        str(profile.service.concurrency),
         "--redis-url",
         redis_url(plan.host, plan.ports.proxy),
         "--artifacts",

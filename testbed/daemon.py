@@ -245,7 +245,9 @@ class Daemon:
 
         def launch(start: Start) -> subprocess.Popen[bytes]:
             ready_not_before = time.time() + start.startup
-            argv = components.pod_command(plan, self.run_dir, start.pod, start.port, ready_not_before)
+            argv = components.pod_command(
+                plan, profile, self.run_dir, start.pod, start.port, ready_not_before
+            )
             return processes.spawn(f"pod-{start.slot}", argv, self.run_dir.log(f"pod-{start.slot}"))
 
         def pods_changed(pods: list[Pod]) -> None:

@@ -143,5 +143,5 @@ def test_pods_are_started_with_the_overridden_concurrency(run_dir: RunDir, repo_
         ports=Ports.from_list(list(range(8000, 8010)), 3),
         overrides=Overrides(replicas=3, concurrency=4),
     )
-    args = _parser().parse_args(pod_command(plan, run_dir, "pod-a", 8007)[3:])
+    args = _parser().parse_args(pod_command(plan, plan.profile(), run_dir, "pod-a", 8007)[3:])
     assert (args.port, args.pod_name, args.concurrency) == (8007, "pod-a", 4)
