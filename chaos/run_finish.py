@@ -2,9 +2,9 @@
 
 `collect_outcome` reads the complete request record, observes the run (chaos.observed), asks
 Prometheus which alerts fired, when each pod's breaker opened and closed, and for every metric query
-of the spec over the run, and judges the
-success criteria (chaos.verdict). `write_record` writes the run record's files from the outcome.
-Prometheus failing at this point does not lose the run: the problem is noted in run.json.
+of the spec over the run, and judges the success criteria (chaos.verdict). `write_record` writes the
+run record's files from the outcome. Prometheus failing at this point does not lose the run: the
+problem is noted in run.json.
 """
 
 from __future__ import annotations
@@ -136,7 +136,7 @@ def _breaker_trips(state: RunState, prometheus: PrometheusReader, origin: float,
 
 def _breakers(state: RunState, prometheus: PrometheusReader, origin: float, end: float) -> None:
     """Breaker open and closed events per pod, from the pods' breaker-state gauge as Prometheus
-    scraped it (to the scrape interval: the answers time the first trip more finely)."""
+    scraped it (to the scrape interval; `_breaker_trips` has the exact opening times)."""
     try:
         stretches = present_intervals(prometheus.query_range(BREAKERS_NOT_CLOSED, origin, end), end)
     except ChaosLabError as exc:
