@@ -20,7 +20,6 @@ import asyncio
 import json
 import multiprocessing
 import statistics
-import sys
 import tempfile
 import time
 from argparse import Namespace
@@ -29,7 +28,6 @@ from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
-LOAD_DIR = ROOT / "load"
 UNREACHABLE_RPS = 1_000_000  # every user sends its next request as soon as the last one is answered
 MAX_SPAWN_RATE = 100  # Locust warns above this
 RUN_PHASE = "bench=1h"  # longer than any run: the benchmark stops the users itself
@@ -113,8 +111,7 @@ class LocustBench:
         from locust import events
         from locust.env import Environment
 
-        sys.path.insert(0, str(LOAD_DIR))
-        import prediction_api
+        from load import prediction_api
 
         self.users = users
         self.sleep = gevent.sleep
@@ -154,11 +151,10 @@ def recorded_rows(record_dir: Path) -> int:
 
 def writer_cost(rows: int, work: Path) -> float:
     """Microseconds per record for the recorder's listener and writer alone (no Locust)."""
-    sys.path.insert(0, str(LOAD_DIR))
-    from _answers import Verdict
-    from _plan import LoadPlan, Phase
-    from _recorder import VERDICT, RequestRecorder
-    from _records import RecordWriter
+    from load._answers import Verdict
+    from load._plan import LoadPlan, Phase
+    from load._recorder import VERDICT, RequestRecorder
+    from load._records import RecordWriter
 
     recorder = RequestRecorder(
         RecordWriter(work / "requests-micro-1.csv"), LoadPlan((Phase("bench", 60.0),)), time.time()

@@ -14,9 +14,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from chaos._fields import Fields
 from chaos.documents import read_document
 from chaos.errors import InvalidSpecError, Problem
+from chaos.fields import Fields
 from chaos.selection import MODES, check_mode
 
 API_VERSION = "chaos-mesh.org/v1alpha1"

@@ -14,10 +14,10 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TypeVar
 
-from chaos._fields import Fields
 from chaos.documents import read_document
 from chaos.durations import parse_duration
 from chaos.errors import InvalidSpecError, Problem
+from chaos.fields import Fields
 from chaos.manifest import ChaosManifest, load_manifest
 from chaos.metrics import METRICS, PHASES
 from chaos.selection import max_count

@@ -10,9 +10,9 @@ import math
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-from chaos._fields import Fields
 from chaos.documents import read_document
 from chaos.errors import InvalidSpecError, Problem
+from chaos.fields import Fields
 
 API_VERSION = "chaoslab.dev/v1alpha1"
 DISTRIBUTIONS = ("constant", "exponential", "lognormal", "gamma")

@@ -19,13 +19,14 @@ from pathlib import Path
 from typing import Any
 
 import gevent  # type: ignore[import-untyped]
-from _answers import AnswerTally, Verdict
-from _plan import SETTINGS, LoadPlan, PlanError, Settings, env_name, resolve_plan
-from _recorder import RequestRecorder
-from _records import FLUSH_INTERVAL, RecordWriter, part_name, write_run_marker
 from locust.env import Environment
 from locust.event import Events
 from locust.runners import LocalRunner, MasterRunner, WorkerRunner
+
+from load._answers import AnswerTally, Verdict
+from load._plan import SETTINGS, LoadPlan, PlanError, Settings, env_name, resolve_plan
+from load._recorder import RequestRecorder
+from load._records import FLUSH_INTERVAL, RecordWriter, part_name, write_run_marker
 
 logger = logging.getLogger("chaoslab.load")
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import random
 
-from _plan import ARRIVALS
+from load._plan import ARRIVALS
 
 
 class Pacer:

@@ -9,9 +9,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from _answers import STATUS_KINDS, Verdict, error_kind_of
-from _plan import LoadPlan
-from _records import RecordWriter, format_line
+from load._answers import STATUS_KINDS, Verdict, error_kind_of
+from load._plan import LoadPlan
+from load._records import RecordWriter, format_line
 
 VERDICT = "chaoslab_verdict"  # key of the judged answer in a request's context
 

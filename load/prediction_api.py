@@ -10,13 +10,14 @@ from __future__ import annotations
 
 import time
 
-import _hooks
-from _answers import judge
-from _dataset import load_entities
-from _pacing import Pacer
-from _recorder import VERDICT
 from locust import FastHttpUser, LoadTestShape, events, task
 from locust.env import Environment
+
+from load import _hooks
+from load._answers import judge
+from load._dataset import load_entities
+from load._pacing import Pacer
+from load._recorder import VERDICT
 
 SESSION = _hooks.install(events)
 ENTITIES = load_entities()

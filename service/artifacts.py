@@ -17,8 +17,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from chaos._fields import Fields
 from chaos.errors import Problem
+from chaos.fields import Fields
 from service.errors import ArtifactError
 from service.linear import LinearClassifier
 

@@ -21,9 +21,9 @@ from chaos.spec import (
     PodsReadyCriterion,
     ThresholdCriterion,
 )
+from sim.forecast_summary import FORECAST_SCHEMA_VERSION, ForecastSummary
 from sim.montecarlo import INTERVAL, Estimate, Prediction, estimate
 
-FORECAST_SCHEMA_VERSION = 1
 _SCALE = {"s": 1.0, "ms": 1000.0, "percent": 100.0, "fraction": 1.0, "pods": 1.0, "rps": 1.0}
 
 
@@ -72,6 +72,10 @@ class Forecast:
     @property
     def statement(self) -> str:
         return self.experiment.hypothesis.fill({b.blank.name: b.text for b in self.blanks})
+
+    def summary(self) -> ForecastSummary:
+        """What a run records of this forecast (prediction.json) and the analysis reads back."""
+        return ForecastSummary.from_dict(self.to_dict(), f"the forecast of {self.experiment.source}")
 
     def to_dict(self) -> dict[str, Any]:
         e = self.experiment

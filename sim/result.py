@@ -18,9 +18,9 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from chaos.errors import SimulationError
+from chaos.recovery import recovery_time
 from chaos.system import ModelQuality, SystemProfile
 from sim import outcomes as oc
-from sim.recovery import recovery_time
 from sim.scenario import Scenario
 from sim.timeline import Event
 from sim.trace import Trace

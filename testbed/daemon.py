@@ -27,8 +27,9 @@ import redis.asyncio as aioredis
 import yaml
 from prometheus_client import CollectorRegistry
 
+from chaos import processes
 from chaos.errors import ChaosLabError
-from testbed import components, processes
+from testbed import components
 from testbed.config import write_json
 from testbed.daemon_api import daemon_app
 from testbed.haproxy import haproxy_config, server_states

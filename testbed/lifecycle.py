@@ -16,15 +16,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from chaos import processes
 from chaos.errors import ChaosLabError
+from chaos.processes import ProcessRecord
 from chaos.system import load_system_profile
-from testbed import processes
 from testbed.binaries import find_all
 from testbed.components import daemon_command
 from testbed.config import DEFAULT_PROFILE, DEFAULT_RULES, PROJECT_ROOT, Overrides, Plan, Ports
 from testbed.daemon import StartupError
 from testbed.ports import free_ports
-from testbed.processes import ProcessRecord
 from testbed.rundir import DAEMON, RunDir
 
 START_TIMEOUT = 900.0

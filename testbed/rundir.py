@@ -13,8 +13,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from chaos.processes import ProcessRecord
 from testbed.config import Plan, write_json
-from testbed.processes import ProcessRecord
 
 ENV_RUN_DIR = "CHAOSLAB_TESTBED_DIR"
 DAEMON = "daemon"

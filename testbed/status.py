@@ -9,8 +9,8 @@ from typing import Any
 import httpx
 from prometheus_client.parser import text_string_to_metric_families
 
+from chaos import processes
 from chaos.errors import ChaosLabError
-from testbed import processes
 from testbed.client import TestbedClient
 
 BREAKER_METRIC = "mlservice_circuit_breaker_state"

@@ -20,7 +20,7 @@ import httpx
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
-from testbed import processes
+from chaos import processes
 from testbed.replicaset import LIVENESS, READINESS, Action, Kill, Pod, ProbeCheck, ReplicaSet, Start
 
 log = logging.getLogger(__name__)

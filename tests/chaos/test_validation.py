@@ -5,8 +5,8 @@ from pathlib import Path
 
 from typer.testing import CliRunner
 
-from chaos.cli import app
 from chaos.validation import validate_paths
+from cli.main import app
 
 EXPERIMENTS = Path(__file__).resolve().parents[2] / "experiments"
 runner = CliRunner()

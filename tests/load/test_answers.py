@@ -6,7 +6,8 @@ import json
 from typing import Any
 
 import pytest
-from _answers import AnswerTally, Verdict, error_kind_of, judge
+
+from load._answers import AnswerTally, Verdict, error_kind_of, judge
 
 
 def answer(**changes: Any) -> bytes:

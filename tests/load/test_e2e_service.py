@@ -21,9 +21,9 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
-from _records import read_records, read_run_marker
 
-from chaos.load_driver import read_locust_totals
+from load._records import read_records, read_run_marker
+from runner.load_driver import read_locust_totals
 from testbed.ports import free_ports, port_in_use
 
 pytestmark = pytest.mark.e2e

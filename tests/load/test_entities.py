@@ -4,9 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from _dataset import load_entities
-
 from chaos.system import load_system_profile
+from load._dataset import load_entities
 
 
 def test_the_profile_states_how_many_entities_the_load_asks_about(repo_root: Path) -> None:

@@ -8,9 +8,9 @@ from typing import Any
 
 import kubernetes_validate
 import pytest
-from _plan import SETTINGS, Settings, env_name, resolve_plan
 
 from chaos.system import load_system_profile
+from load._plan import SETTINGS, Settings, env_name, resolve_plan
 from tests.k8s.manifests import K8S, container, documents, env, find
 
 KUBERNETES_VERSION = "1.30"

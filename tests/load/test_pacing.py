@@ -7,7 +7,8 @@ import random
 import statistics
 
 import pytest
-from _pacing import Pacer
+
+from load._pacing import Pacer
 
 
 def request_starts(pacer: Pacer, latency: float, horizon: float) -> list[float]:

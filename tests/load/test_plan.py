@@ -5,7 +5,10 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from _plan import (
+
+from chaos import durations
+from chaos.system import load_system_profile
+from load._plan import (
     DEFAULT_ARRIVAL,
     DEFAULT_RPS,
     DEFAULT_TIMEOUT,
@@ -19,9 +22,6 @@ from _plan import (
     parse_phases,
     resolve_plan,
 )
-
-from chaos import durations
-from chaos.system import load_system_profile
 
 
 def three_phases(chaos_rps: float | None = None) -> LoadPlan:

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from _answers import Verdict
-from _plan import LoadPlan, Phase
-from _recorder import VERDICT, RequestRecorder
-from _records import RecordWriter, read_records
+from load._answers import Verdict
+from load._plan import LoadPlan, Phase
+from load._recorder import VERDICT, RequestRecorder
+from load._records import RecordWriter, read_records
 
 PLAN = LoadPlan((Phase("baseline", 10.0), Phase("chaos", 20.0), Phase("recovery", 10.0)), rps=10.0, users=2)
 ORIGIN = 1000.0

@@ -6,7 +6,8 @@ import dataclasses
 from pathlib import Path
 
 import pytest
-from _records import (
+
+from load._records import (
     HEADER,
     Record,
     RecordFormatError,

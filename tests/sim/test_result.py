@@ -8,9 +8,9 @@ import numpy as np
 import pytest
 
 from chaos.errors import SimulationError
+from chaos.recovery import TOLERANCE, recovery_time
 from chaos.system import ModelQuality
 from sim import outcomes as oc
-from sim.recovery import TOLERANCE, recovery_time
 from sim.result import expected_wrong, phase_stats, second_series, summarise
 from sim.scenario import Phase, PodFault, Scenario
 from sim.timeline import Event, Timeline

@@ -20,12 +20,13 @@ import redis
 import redis.asyncio as aioredis
 from prometheus_api_client import PrometheusConnect
 
-from chaos.local_executor import LocalExecutor
+from analysis.observed import BREAKER_OPEN
+from chaos import processes
 from chaos.manifest import ChaosManifest, load_manifest
-from chaos.observed import BREAKER_OPEN
-from testbed import lifecycle, processes
+from runner.executors.local import LocalExecutor
+from runner.executors.testbed import local_executor
+from testbed import lifecycle
 from testbed.client import TestbedClient
-from testbed.cluster import local_executor
 from testbed.config import Overrides
 from testbed.ports import port_in_use
 from testbed.rundir import RunDir

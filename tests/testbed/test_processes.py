@@ -8,7 +8,8 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from testbed import binaries, lifecycle, processes
+from chaos import processes
+from testbed import binaries, lifecycle
 from testbed.config import Overrides, Plan, Ports
 from testbed.ports import free_ports, port_in_use
 from testbed.rundir import RunDir
@@ -111,7 +112,7 @@ def test_a_missing_binary_names_the_debian_package(monkeypatch: pytest.MonkeyPat
 def test_up_without_prometheus_is_one_line_and_status_1(
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
-    from testbed.cli import app
+    from cli.testbed import app
 
     for name in ("redis-server", "haproxy"):
         (tmp_path / name).write_text("#!/bin/sh\n")
@@ -127,7 +128,7 @@ def test_up_without_prometheus_is_one_line_and_status_1(
 
 
 def test_status_without_a_testbed_is_one_line(tmp_path: Path) -> None:
-    from testbed.cli import app
+    from cli.testbed import app
 
     result = CliRunner().invoke(app, ["status", "--run-dir", str(tmp_path / "nothing")])
     assert result.exit_code == 1

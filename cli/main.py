@@ -1,0 +1,87 @@
+"""The `chaoslab` command line: a thin layer over the library."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+
+from chaos.validation import validate_paths
+from cli.common import configure_logging, err_console, reports_errors
+from cli.run import cleanup_command, run_command
+from cli.testbed import RunDirOption
+from cli.testbed import app as testbed_app
+from runner.prediction import DEFAULT_REPLICATIONS
+
+app = typer.Typer(
+    name="chaoslab",
+    help="Predict, run and score chaos experiments on an ML prediction service.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+)
+app.add_typer(testbed_app, name="testbed")
+console = Console(highlight=False)
+
+
+@app.callback()
+def main() -> None:
+    """Predict, run and score chaos experiments on an ML prediction service."""
+
+
+@app.command()
+@reports_errors
+def validate(
+    paths: Annotated[list[Path], typer.Argument(help="Experiment files, manifests or folders of them.")],
+) -> None:
+    """Check experiment specs, system profiles and Chaos Mesh manifests; exit 1 on any problem."""
+    files, problems = validate_paths(paths)
+    for problem in problems:
+        err_console.print(f"InvalidSpecError: {problem}", markup=False)
+    if problems:
+        err_console.print(f"{len(problems)} problem(s) in {len(files)} file(s)", markup=False)
+        raise typer.Exit(1)
+    console.print(f"{len(files)} file(s) valid")
+
+
+@app.command()
+@reports_errors
+def run(
+    spec: Annotated[Path, typer.Argument(help="The experiment spec (*.experiment.yaml).")],
+    run_dir: RunDirOption = None,
+    runs: Annotated[Path, typer.Option(help="Folder of run records.")] = Path("runs"),
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Show what would be touched; touch nothing.")
+    ] = False,
+    predict: Annotated[
+        bool, typer.Option(help="Predict with the simulator first (recorded with the run).")
+    ] = True,
+    replications: Annotated[int, typer.Option("--replications", "-r", min=1, help="Simulator runs.")] = (
+        DEFAULT_REPLICATIONS
+    ),
+    seed: Annotated[int, typer.Option(help="Seed of pod choice, load and prediction.")] = 0,
+    jobs: Annotated[
+        int | None, typer.Option(min=1, help="Simulator processes (default: one per CPU).")
+    ] = None,
+    verbose: Annotated[bool, typer.Option("--verbose", "-v")] = False,
+) -> None:
+    """Run an experiment on the testbed: predict, load, inject, observe, recover, judge, record.
+
+    Exit status: 0 every criterion passed, 3 a criterion failed, 1 refused/aborted/error, 130 interrupted."""
+    configure_logging(verbose)
+    code = run_command(spec, run_dir, runs, dry_run, predict, replications, seed, jobs, console)
+    if code:
+        raise typer.Exit(code)
+
+
+@app.command()
+@reports_errors
+def cleanup(
+    run_dir: RunDirOption = None,
+    sweep_all: Annotated[
+        bool, typer.Option("--all", help="Also recover every pod failure and proxy fault on the testbed.")
+    ] = False,
+) -> None:
+    """Recover the chaos a crashed run left on the testbed (from its crash marker)."""
+    raise typer.Exit(cleanup_command(run_dir, sweep_all, console))

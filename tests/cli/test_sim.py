@@ -1,0 +1,115 @@
+"""`sim predict` end to end on shortened copies of the seed experiments (a few seconds each)."""
+
+from __future__ import annotations
+
+import json
+import math
+import shutil
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from chaos.system import load_system_profile
+from cli.sim import app
+
+EXPERIMENTS = Path(__file__).resolve().parents[2] / "experiments"
+runner = CliRunner()
+
+
+@pytest.fixture
+def short(tmp_path: Path) -> Path:
+    """The seed experiments with phases of 20 s / 40 s / 20 s, faults lasting the whole chaos phase."""
+    folder = tmp_path / "experiments"
+    shutil.copytree(EXPERIMENTS, folder)
+    for spec in folder.glob("*.experiment.yaml"):
+        text = spec.read_text()
+        for phase in ("baseline", "chaos", "recovery"):
+            text = _set_phase(text, phase, "40s" if phase == "chaos" else "20s")
+        spec.write_text(text)
+    for manifest in ("pod-failure.yaml", "network-latency.yaml", "feature-store-outage.yaml"):
+        path = folder / manifest
+        text = path.read_text()
+        path.write_text(
+            text.replace("duration: 10m", "duration: 40s").replace("duration: 5m", "duration: 40s")
+        )
+    return folder
+
+
+def _set_phase(text: str, phase: str, value: str) -> str:
+    lines = text.splitlines()
+    inside = False
+    for i, line in enumerate(lines):
+        if line.strip() == "phases:":
+            inside = True
+        elif inside and line.strip().startswith(f"{phase}:"):
+            lines[i] = line.split(":")[0] + f": {value}"
+    return "\n".join(lines) + "\n"
+
+
+def _predict(spec: Path, *args: str) -> dict:  # type: ignore[type-arg]
+    result = runner.invoke(
+        app, ["predict", str(spec), "--replications", "4", "--jobs", "1", "-f", "json", *args]
+    )
+    assert result.exit_code == 0, result.output
+    return json.loads(result.output)
+
+
+def test_network_latency_fills_every_blank(short: Path) -> None:
+    forecast = _predict(short / "network-latency.experiment.yaml")
+    assert forecast["schemaVersion"] == 1
+    blanks = forecast["hypothesis"]["blanks"]
+    assert set(blanks) == {"p95_increase", "breaker_trip", "cached_share", "availability_floor"}
+    for blank in blanks.values():
+        assert blank["value"] is not None
+        assert blank["low"] <= blank["point"] <= blank["high"]
+    assert "{" not in forecast["hypothesis"]["filled"]
+    # 500 ms delay against a 100 ms per-call timeout: every call fails, so the breaker must trip,
+    # and quickly (5 failures at 20 requests/s per pod take well under two seconds).
+    assert 0 < blanks["breaker_trip"]["value"] < 2
+    # Each pod has read an entity in the 20 s baseline with probability 1 - exp(-rate x 20 s), its
+    # rate being the pod's share of the load spread over the entities; the 40 s of chaos are well
+    # inside the entries' 5 m lifetime, so that is the share of cached answers.
+    profile = load_system_profile(short / "system.yaml")
+    per_entity = profile.load.rps / profile.service.replicas / profile.load.entities
+    expected = 100 * (1 - math.exp(-per_entity * 20.0))
+    assert blanks["cached_share"]["value"] == pytest.approx(expected, abs=3)
+
+
+def test_pod_failure_predicts_each_criterion_with_a_probability(short: Path) -> None:
+    forecast = _predict(short / "pod-failure.experiment.yaml")
+    by_name = {c["name"]: c for c in forecast["criteria"]}
+    availability = by_name["availability above 99 %"]
+    assert availability["predicted"]["point"] < 1.0  # requests hit failed pods until readiness notices
+    assert 0 <= availability["probability"] <= 1
+    assert by_name["pods-unavailable alert fires"]["probability"] is None
+    assert "not predicted" in by_name["pods-unavailable alert fires"]["note"]
+    assert forecast["prediction"]["metrics"]["ready_pods_min"]["chaos"]["point"] == 7
+
+
+def test_same_seed_same_output_and_markdown(short: Path, tmp_path: Path) -> None:
+    spec = short / "pod-kill-50.experiment.yaml"
+    assert _predict(spec, "--seed", "3") == _predict(spec, "--seed", "3")
+    out = tmp_path / "out" / "prediction.md"
+    result = runner.invoke(
+        app, ["predict", str(spec), "-r", "2", "--jobs", "1", "-f", "markdown", "--out", str(out)]
+    )
+    assert result.exit_code == 0, result.output
+    text = out.read_text()
+    assert text.startswith("# Prediction: Kill 50 % of the pods")
+    assert "| availability above 99 % |" in text
+
+
+def test_bad_spec_is_one_line_and_exit_1(tmp_path: Path) -> None:
+    spec = tmp_path / "x.experiment.yaml"
+    spec.write_text("apiVersion: chaoslab.dev/v1alpha1\nkind: Experiment\nmetadata: {name: x}\nspec: {}\n")
+    result = runner.invoke(app, ["predict", str(spec)])
+    assert result.exit_code == 1
+    assert result.output.startswith("InvalidSpecError: ")
+    assert "Traceback" not in result.output
+
+
+def test_unknown_format_is_refused(short: Path) -> None:
+    result = runner.invoke(app, ["predict", str(short / "pod-failure.experiment.yaml"), "-f", "yaml"])
+    assert result.exit_code == 2
+    assert "format" in result.output
