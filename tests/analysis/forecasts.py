@@ -39,7 +39,8 @@ def forecast(
         filled=filled,
         blanks=(),
         criteria=tuple(
-            CriterionSummary(name, "ThresholdCriterion", name, e, None) for name, e in (criteria or {}).items()
+            CriterionSummary(name, "ThresholdCriterion", name, e, None)
+            for name, e in (criteria or {}).items()
         ),
         prediction=prediction,
     )

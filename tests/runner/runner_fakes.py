@@ -20,12 +20,13 @@ from typing import Any
 
 import yaml
 
+from analysis.signals import BREAKER_OPENED, BREAKERS_NOT_CLOSED
 from chaos.errors import ChaosLabError
 from chaos.spec import Experiment, load_experiment
-from runner.executors.local import LocalExecutor, NetworkFaultSpec, PodRef
+from load import Record, read_records
+from load._records import RecordWriter
 from runner.executors.base import PodState
-from load import Record
-from analysis.signals import BREAKER_OPENED, BREAKERS_NOT_CLOSED
+from runner.executors.local import LocalExecutor, NetworkFaultSpec, PodRef
 from runner.prometheus import Target
 from runner.seams import Seams
 
@@ -205,12 +206,22 @@ class FakeTestbed:
 
 # -- load -----------------------------------------------------------------------------------------
 class FakeLoad:
-    """LoadHandle: `rate` requests per second from `origin` for the plan's total, round robin."""
+    """LoadHandle: `rate` requests per second from `origin` for the plan's total, round robin. Its
+    complete record is written into the record folder in the load's own format and read back from
+    there, as LoadRun's is."""
 
     def __init__(
-        self, world: World, origin: float, total: float, settle: float, rate: float = 10.0, flaky: int = 0
+        self,
+        world: World,
+        origin: float,
+        total: float,
+        settle: float,
+        rate: float = 10.0,
+        flaky: int = 0,
+        folder: Path | None = None,
     ) -> None:
         self.world, self.origin, self.total, self.settle = world, origin, total, settle
+        self.folder = folder
         self.rate, self.flaky = rate, flaky
         self.made: list[Record] = []
         self._released = 0
@@ -277,7 +288,15 @@ class FakeLoad:
         return out
 
     def records(self) -> list[Record]:
-        return list(self.made)
+        if self.folder is None:
+            return list(self.made)
+        part = self.folder / "requests-fake-1.csv"
+        if not part.exists():
+            writer = RecordWriter(part)
+            for record in self.made:
+                writer.write(record)
+            writer.close()
+        return read_records(self.folder)
 
 
 class LoadStarter:
@@ -288,7 +307,7 @@ class LoadStarter:
     def __call__(self, folder: Path, experiment: Experiment, settle: float) -> FakeLoad:
         folder.mkdir(parents=True, exist_ok=True)
         origin = self.world.clock.t + LOAD_DELAY
-        load = FakeLoad(self.world, origin, experiment.phases.total, settle, self.rate, self.flaky)
+        load = FakeLoad(self.world, origin, experiment.phases.total, settle, self.rate, self.flaky, folder)
         self.started.append(load)
         return load
 

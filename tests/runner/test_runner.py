@@ -11,12 +11,13 @@ from pathlib import Path
 
 import pytest
 
+from analysis.record import read_events
 from chaos.spec import Experiment
 from runner.marker import Marker
-from analysis.record import read_events
-from tests.analysis.forecasts import forecast
-from runner.runner import BlastRadiusError, Runner, RunResult
+from runner.results import BlastRadiusError, RunResult
+from runner.runner import Runner
 from runner.state import RunOptions
+from tests.analysis.forecasts import forecast
 from tests.runner.runner_fakes import LOAD_DELAY, START, Bench, bench, write_experiment
 
 ORIGIN = START + LOAD_DELAY

@@ -12,14 +12,15 @@ from pathlib import Path
 
 import pytest
 
+from analysis.record import read_events
 from chaos.errors import ChaosLabError, PrerequisiteError
 from chaos.processes import ProcessRecord, record_of
 from chaos.spec import Experiment
 from runner.cleanup import cleanup
 from runner.executors.local import NetworkFaultSpec
 from runner.marker import ChaosState, InFlight, InjectedChaos, Marker, RunInProgressError
-from analysis.record import read_events
-from runner.runner import Runner, RunResult
+from runner.results import RunResult
+from runner.runner import Runner
 from runner.state import RunOptions
 from tests.runner.runner_fakes import LOAD_DELAY, START, Bench, bench, write_experiment
 

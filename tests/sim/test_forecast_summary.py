@@ -1,0 +1,71 @@
+"""prediction.json: the forecast summary written and read back by one class, errors naming the field."""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import pytest
+
+from chaos.spec import load_experiment
+from sim.forecast import forecast
+from sim.forecast_summary import ForecastFormatError, ForecastSummary
+from sim.from_spec import scenario_from_experiment
+from sim.montecarlo import predict
+
+EXPERIMENTS = Path(__file__).resolve().parents[2] / "experiments"
+
+
+@pytest.fixture(scope="module")
+def summary_dict() -> dict[str, object]:
+    experiment = load_experiment(EXPERIMENTS / "pod-kill-50.experiment.yaml")
+    scenario = scenario_from_experiment(experiment)
+    prediction = predict(experiment.system, scenario, replications=3, seed=4, jobs=1)
+    data: dict[str, object] = json.loads(json.dumps(forecast(experiment, prediction).to_dict()))
+    return data
+
+
+def test_a_forecast_reads_back_to_the_same_json(summary_dict: dict[str, object]) -> None:
+    summary = ForecastSummary.from_dict(summary_dict)
+    assert json.loads(json.dumps(summary.to_dict())) == summary_dict
+
+
+def test_the_summary_answers_per_metric_phase_and_criterion(summary_dict: dict[str, object]) -> None:
+    summary = ForecastSummary.from_dict(summary_dict)
+    raw = summary_dict["prediction"]["metrics"]  # type: ignore[index]
+    p95 = summary.prediction.metric("latency_p95", "chaos")
+    assert p95 is not None and p95.point == raw["latency_p95"]["chaos"]["point"]
+    recovery = summary.prediction.metric("recovery_time")
+    assert recovery is not None and recovery.count == raw["recovery_time"]["count"]
+    assert summary.prediction.metric("latency_p95", "no-such-phase") is None
+    assert summary.prediction.metric("no_such_metric") is None
+    names = [c["name"] for c in summary_dict["criteria"]]  # type: ignore[index,union-attr]
+    assert [c.name for c in summary.criteria] == names
+    assert summary.criterion(names[0]) is summary.criteria[0] and summary.criterion("nope") is None
+    band = summary.prediction.series["availability"]
+    assert len(band.time) == len(band.mean) == math.ceil(summary.prediction.horizon)
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        (lambda d: d.pop("hypothesis"), r"prediction\.json\.hypothesis: missing"),
+        (lambda d: d.update(schemaVersion=99), r"schemaVersion=99; this version reads 1"),
+        (lambda d: d["experiment"].update(name=5), r"prediction\.json\.experiment\.name=5: expected str"),
+        (lambda d: d["prediction"].update(replications="ten"), r"prediction\.replications='ten'"),
+        (lambda d: d["criteria"].append(3), r"prediction\.json\.criteria\[\d+\]: expected an object"),
+    ],
+)
+def test_a_file_that_is_not_a_forecast_names_the_field(
+    summary_dict: dict[str, object], change: object, message: str
+) -> None:
+    broken = json.loads(json.dumps(summary_dict))
+    change(broken)  # type: ignore[operator]
+    with pytest.raises(ForecastFormatError, match=message):
+        ForecastSummary.from_dict(broken)
+
+
+def test_a_forecast_that_is_not_an_object_is_one_error() -> None:
+    with pytest.raises(ForecastFormatError, match=r"prediction\.json: expected an object, got list"):
+        ForecastSummary.from_dict([1, 2])
