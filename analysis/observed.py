@@ -1,7 +1,7 @@
 """Observed metrics of a run: what the request records and the pod samples say, per phase and second.
 
 Pure: takes records, pod samples and the run's timeline, returns data. The definitions match the
-simulator's (sim/result.py, sim/recovery.py) so that a prediction and an observation about
+simulator's (sim/result.py, chaos/recovery.py) so that a prediction and an observation about
 `latency_p95` in phase `chaos` are about the same thing:
 
 - a request belongs to the phase and the second it started in (times are seconds from the run's

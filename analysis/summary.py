@@ -123,7 +123,7 @@ def _phase_table(observation: Observation) -> list[str]:
         lines.append(f"| {metric} | " + " | ".join(_cell(p, metric) for p in phases) + " |")
     lines += [
         "",
-        f"Time to recover (pods ready and availability back at the baseline level, as sim/recovery.py "
+        f"Time to recover (pods ready and availability back at the baseline level, as chaos/recovery.py "
         f"defines it): {fmt('recovery_time', observation.recovery_time)}; every desired pod ready "
         f"{fmt('recovery_time', observation.pods_ready_after)} after the last fault ended. "
         f"{_TRIP_SOURCES.get(observation.breaker_trip_source, 'First breaker trip')}: "

@@ -88,6 +88,7 @@ def test_records_go_to_a_mounted_volume() -> None:
 def test_the_image_holds_the_locustfiles_and_scikit_learn() -> None:
     dockerfile = (K8S.parent / "load" / "Dockerfile").read_text()
     assert "scikit-learn" in dockerfile
-    assert "COPY --chown=locust:locust *.py /home/locust/load/" in dockerfile
+    assert "COPY --chown=locust:locust load/*.py /home/locust/load/" in dockerfile
+    assert "ENV PYTHONPATH=/home/locust\n" in dockerfile  # the locustfiles import the `load` package
     tag = container(find("Job", "locust-master", "locust-master.yaml"))["image"]
-    assert f"-t {tag} load" in dockerfile
+    assert f"-t {tag} .\n" in dockerfile

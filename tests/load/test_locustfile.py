@@ -6,6 +6,8 @@ Locust is imported in a child process only: importing it patches the standard li
 from __future__ import annotations
 
 import json
+import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -29,19 +31,30 @@ ticks = []
 for t in (0.0, 1.99, 2.0, 4.99, 5.0, 5.99, 6.0):
     shape.start_time = time.perf_counter() - t
     ticks.append(shape.tick())
+import load
 print(json.dumps({"files": sorted(p.rsplit("/", 1)[-1] for p in paths), "users": sorted(users),
-                  "shapes": sorted(shapes), "ticks": ticks}))
+                  "shapes": sorted(shapes), "ticks": ticks, "module": load.__file__}))
 """
 
 
-def probe() -> dict[str, object]:
+WITHOUT_CHAOSLAB = """
+import sys
+for name in ("chaos", "sim", "service", "testbed", "analysis", "runner", "cli"):
+    sys.modules[name] = None  # as in the Locust image: only Locust, scikit-learn and load/
+"""
+
+
+def probe(
+    load_dir: Path = LOAD_DIR, prelude: str = "", env: dict[str, str] | None = None
+) -> dict[str, object]:
     done = subprocess.run(
-        [sys.executable, "-c", PROBE, str(LOAD_DIR)],
+        [sys.executable, "-c", prelude + PROBE, str(load_dir)],
         capture_output=True,
         text=True,
         timeout=120,
         check=False,
         cwd=Path(__file__).parent,
+        env=env,
     )
     assert done.returncode == 0, done.stderr
     result: dict[str, object] = json.loads(done.stdout.strip().splitlines()[-1])
@@ -58,3 +71,15 @@ def test_locust_finds_one_user_class_and_one_shape_and_the_shape_follows_the_pha
     assert found["shapes"] == ["PhasedShape"]
     # (users, spawn rate) per tick; the chaos phase's 40 rps at the 0.2 s period needs 8 users
     assert found["ticks"] == [[4, 20.0], [4, 20.0], [8, 20.0], [8, 20.0], [4, 20.0], [4, 20.0], None]
+
+
+def test_the_image_layout_runs_without_chaoslab(tmp_path: Path) -> None:
+    """What load/Dockerfile builds: load/*.py in /home/locust/load, PYTHONPATH=/home/locust."""
+    home = tmp_path / "home"
+    (home / "load").mkdir(parents=True)
+    for source in LOAD_DIR.glob("*.py"):
+        shutil.copy(source, home / "load" / source.name)
+    env = {**os.environ, "PYTHONPATH": str(home)}
+    found = probe(home / "load", WITHOUT_CHAOSLAB, env)
+    assert found["users"] == ["PredictionUser"] and found["shapes"] == ["PhasedShape"]
+    assert found["module"] == str(home / "load" / "__init__.py")
