@@ -7,7 +7,7 @@ as text, markdown or JSON (schema in sim/README.md, "Forecast JSON").
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
@@ -21,8 +21,8 @@ from chaos.spec import (
     PodsReadyCriterion,
     ThresholdCriterion,
 )
-from sim.forecast_summary import FORECAST_SCHEMA_VERSION, ForecastSummary
-from sim.montecarlo import INTERVAL, Estimate, Prediction, estimate
+from sim.forecast_summary import BlankSummary, CriterionSummary, ForecastSummary, PredictionSummary
+from sim.montecarlo import Estimate, Prediction, estimate
 
 _SCALE = {"s": 1.0, "ms": 1000.0, "percent": 100.0, "fraction": 1.0, "pods": 1.0, "rps": 1.0}
 
@@ -75,33 +75,21 @@ class Forecast:
 
     def summary(self) -> ForecastSummary:
         """What a run records of this forecast (prediction.json) and the analysis reads back."""
-        return ForecastSummary.from_dict(self.to_dict(), f"the forecast of {self.experiment.source}")
+        e = self.experiment
+        return ForecastSummary(
+            experiment=e.name,
+            title=e.title,
+            source=str(e.source),
+            statement=e.hypothesis.statement,
+            filled=self.statement,
+            blanks=tuple(_blank_summary(b) for b in self.blanks),
+            criteria=tuple(_criterion_summary(c) for c in self.criteria),
+            prediction=PredictionSummary.of(self.prediction),
+        )
 
     def to_dict(self) -> dict[str, Any]:
-        e = self.experiment
-        return {
-            "schemaVersion": FORECAST_SCHEMA_VERSION,
-            "experiment": {"name": e.name, "title": e.title, "source": str(e.source)},
-            "hypothesis": {
-                "statement": e.hypothesis.statement,
-                "filled": self.statement,
-                "blanks": {
-                    b.blank.name: {
-                        "metric": b.blank.metric,
-                        "phase": b.blank.phase,
-                        "relativeTo": b.blank.relative_to,
-                        "unit": b.blank.unit,
-                        "bound": b.blank.bound,
-                        "value": _number(b.value),
-                        "text": b.text,
-                        **b.estimate.to_dict(),
-                    }
-                    for b in self.blanks
-                },
-            },
-            "criteria": [_criterion_dict(c) for c in self.criteria],
-            "prediction": self.prediction.to_dict(),
-        }
+        """The forecast JSON (sim/README.md, "Forecast JSON")."""
+        return self.summary().to_dict()
 
 
 def forecast(experiment: Experiment, prediction: Prediction) -> Forecast:
@@ -182,18 +170,31 @@ def _number(x: float | None) -> float | None:
     return x if x is not None and math.isfinite(x) else None
 
 
-def _criterion_dict(c: CriterionForecast) -> dict[str, Any]:
+def _blank_summary(b: FilledBlank) -> BlankSummary:
+    blank = b.blank
+    return BlankSummary(
+        name=blank.name,
+        metric=blank.metric,
+        phase=blank.phase,
+        relative_to=blank.relative_to,
+        unit=blank.unit,
+        bound=blank.bound,
+        value=_number(b.value),
+        text=b.text,
+        estimate=b.estimate,
+    )
+
+
+def _criterion_summary(c: CriterionForecast) -> CriterionSummary:
     crit = c.criterion
-    data: dict[str, Any] = {
-        "name": crit.name,
-        "type": type(crit).__name__,
-        "description": describe_criterion(crit),
-    }
+    summary = CriterionSummary(
+        name=crit.name,
+        type=type(crit).__name__,
+        description=describe_criterion(crit),
+        predicted=c.estimate,
+        probability=c.probability,
+        note=c.note,
+    )
     if isinstance(crit, ThresholdCriterion):
-        data.update(metric=crit.metric, phase=crit.phase, op=crit.op, threshold=crit.threshold)
-    data["predicted"] = c.estimate.to_dict() if c.estimate is not None else None
-    data["probability"] = c.probability
-    data["interval"] = {"low": INTERVAL[0], "high": INTERVAL[1]}
-    if c.note:
-        data["note"] = c.note
-    return data
+        return replace(summary, metric=crit.metric, phase=crit.phase, op=crit.op, threshold=crit.threshold)
+    return summary

@@ -19,7 +19,9 @@ from typing import Any
 import numpy as np
 
 from chaos.errors import ChaosLabError
-from sim.montecarlo import SCHEMA_VERSION, Band, Estimate
+from chaos.metrics import SERIES
+from sim.montecarlo import INTERVAL, SCHEMA_VERSION, Band, Estimate, Prediction
+from sim.result import PHASE_METRICS, RUN_METRICS
 
 FORECAST_SCHEMA_VERSION = 1
 
@@ -83,6 +85,23 @@ class PredictionSummary:
         if phase is None:
             return self.run_metrics.get(name)
         return self.metrics.get(name, {}).get(phase)
+
+    @classmethod
+    def of(cls, prediction: Prediction) -> PredictionSummary:
+        """The estimates of a Monte Carlo prediction."""
+        names = [p.name for p in prediction.phases]
+        return cls(
+            replications=len(prediction.replications),
+            seed=prediction.seed,
+            interval=INTERVAL,
+            horizon=prediction.horizon,
+            phases=tuple((p.name, p.start, p.end) for p in prediction.phases),
+            metrics={m: {p: prediction.metric(m, p) for p in names} for m in PHASE_METRICS},
+            run_metrics={m: prediction.metric(m) for m in RUN_METRICS},
+            errors={p: prediction.error_shares(p) for p in names},
+            fallback_reasons={p: prediction.fallback_shares(p) for p in names},
+            series={name: prediction.series(name) for name in SERIES},
+        )
 
     def to_dict(self) -> dict[str, Any]:
         series: dict[str, Any] = {"time": [float(t) for t in np.arange(math.ceil(self.horizon))]}

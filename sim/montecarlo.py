@@ -71,10 +71,6 @@ def estimate(values: np.ndarray, median: bool = False) -> Estimate:
     return Estimate(point, low, high, len(defined))
 
 
-def _json_number(x: float) -> float | None:
-    return float(x) if math.isfinite(x) else None
-
-
 @dataclass(frozen=True)
 class Prediction:
     """What R replications of one scenario predict."""
@@ -143,37 +139,11 @@ class Prediction:
         return Band(np.arange(size, dtype=float), mean, low, high)
 
     def to_dict(self) -> dict[str, Any]:
-        """The prediction as JSON-ready data (schema: sim/README.md, "Prediction JSON")."""
-        names = [p.name for p in self.phases]
-        metrics: dict[str, Any] = {}
-        for metric in PHASE_METRICS:
-            metrics[metric] = {phase: self.metric(metric, phase).to_dict() for phase in names}
-        for metric in RUN_METRICS:
-            metrics[metric] = self.metric(metric).to_dict()
-        series: dict[str, Any] = {"time": [float(t) for t in np.arange(math.ceil(self.horizon))]}
-        for name in SERIES:
-            band = self.series(name)
-            series[name] = {
-                "mean": [_json_number(x) for x in band.mean],
-                "low": [_json_number(x) for x in band.low],
-                "high": [_json_number(x) for x in band.high],
-            }
-        return {
-            "schemaVersion": SCHEMA_VERSION,
-            "replications": len(self.replications),
-            "seed": self.seed,
-            "interval": {"low": INTERVAL[0], "high": INTERVAL[1]},
-            "horizon": self.horizon,
-            "phases": [{"name": p.name, "start": p.start, "end": p.end} for p in self.phases],
-            "metrics": metrics,
-            "errors": {
-                phase: {k: e.to_dict() for k, e in self.error_shares(phase).items()} for phase in names
-            },
-            "fallbackReasons": {
-                phase: {k: e.to_dict() for k, e in self.fallback_shares(phase).items()} for phase in names
-            },
-            "series": series,
-        }
+        """The prediction as JSON-ready data (schema: sim/README.md, "Prediction JSON"), as
+        sim.forecast_summary.PredictionSummary writes and reads it."""
+        from sim.forecast_summary import PredictionSummary  # it builds on this module's types
+
+        return PredictionSummary.of(self).to_dict()
 
 
 def _workers(jobs: int | None, replications: int) -> int:
