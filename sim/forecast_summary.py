@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from types import UnionType
 from typing import Any
 
@@ -21,7 +21,7 @@ import numpy as np
 from chaos.errors import ChaosLabError
 from chaos.metrics import SERIES
 from sim.montecarlo import INTERVAL, SCHEMA_VERSION, Band, Estimate, Prediction
-from sim.result import PHASE_METRICS, RUN_METRICS
+from sim.result import PHASE_METRICS, RUN_METRICS, SKETCH_LEVELS
 
 FORECAST_SCHEMA_VERSION = 1
 
@@ -79,6 +79,9 @@ class PredictionSummary:
     errors: Mapping[str, Mapping[str, Estimate]]
     fallback_reasons: Mapping[str, Mapping[str, Estimate]]
     series: Mapping[str, Band]
+    latency_sketches: Mapping[str, np.ndarray] = field(default_factory=dict)
+    """Per phase, the successful-request latency at SKETCH_LEVELS (sim.result), pooled over
+    replications; the analysis compares it with the observed latency distribution."""
 
     def metric(self, name: str, phase: str | None = None) -> Estimate | None:
         """The estimate of `name` in `phase` (None for a whole-run metric); None when not predicted."""
@@ -101,6 +104,7 @@ class PredictionSummary:
             errors={p: prediction.error_shares(p) for p in names},
             fallback_reasons={p: prediction.fallback_shares(p) for p in names},
             series={name: prediction.series(name) for name in SERIES},
+            latency_sketches={p: prediction.latency_sketch(p) for p in names},
         )
 
     def to_dict(self) -> dict[str, Any]:
@@ -121,6 +125,10 @@ class PredictionSummary:
             "errors": _nested_dict(self.errors),
             "fallbackReasons": _nested_dict(self.fallback_reasons),
             "series": series,
+            "latencySketch": {
+                "levels": [float(x) for x in SKETCH_LEVELS],
+                **{phase: _floats(sketch) for phase, sketch in self.latency_sketches.items()},
+            },
         }
 
     @classmethod
@@ -141,6 +149,7 @@ class PredictionSummary:
             if name != "time"
         }
         interval = r.mapping("interval")
+        sketch = _Reader(data.get("latencySketch", {}), f"{where}.latencySketch")
         return cls(
             replications=int(r.number("replications")),
             seed=int(r.number("seed")),
@@ -152,6 +161,11 @@ class PredictionSummary:
             errors=_nested_estimates(r.sub("errors")),
             fallback_reasons=_nested_estimates(r.sub("fallbackReasons")),
             series=series,
+            latency_sketches={
+                phase: np.array([math.nan if v is None else float(v) for v in sketch.get(phase, list)])
+                for phase in sketch.data
+                if phase != "levels"
+            },
         )
 
 

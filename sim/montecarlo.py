@@ -124,6 +124,16 @@ class Prediction:
                 out[key] = estimate(parts / totals)
         return out
 
+    def latency_sketch(self, phase: str) -> np.ndarray:
+        """The phase's successful-request latency at SKETCH_LEVELS, pooled over replications by
+        averaging their quantile functions (NaN where no replication had a success)."""
+        self._check("requests", phase)
+        stack = np.vstack([r.phase(phase).latency_sketch for r in self.replications])
+        if not np.isfinite(stack).any():
+            return np.full(stack.shape[1], math.nan)
+        with np.errstate(invalid="ignore"):
+            return np.asarray(np.nanmean(stack, axis=0), dtype=float)
+
     def series(self, name: str) -> Band:
         if name not in SERIES:
             raise SimulationError(f"series={name!r} is not one of {', '.join(SERIES)}")

@@ -26,6 +26,8 @@ from sim.timeline import Event
 from sim.trace import Trace
 
 QUANTILES = {"p50": 0.50, "p95": 0.95, "p99": 0.99}
+SKETCH_LEVELS = np.linspace(0.0, 1.0, 101)
+"""The quantile levels of a phase's latency sketch: its distribution in 101 points (0 %, 1 %, ...)."""
 PHASE_METRICS = (
     "requests",
     "availability",
@@ -55,6 +57,8 @@ class PhaseStats:
     values: dict[str, float]  # every name in PHASE_METRICS
     errors: dict[str, int] = field(default_factory=dict)  # count per error kind
     fallback_reasons: dict[str, int] = field(default_factory=dict)  # fallback-model answers per reason
+    latency_sketch: np.ndarray = field(default_factory=lambda: np.full(len(SKETCH_LEVELS), math.nan))
+    """Latency of the phase's successful requests at SKETCH_LEVELS (linear quantiles; NaN if none)."""
 
     def __getitem__(self, metric: str) -> float:
         return self.values[metric]
@@ -151,7 +155,9 @@ def phase_stats(
         values[f"latency_all_{label}"] = all_q
     errors = {kind: int((status == s).sum()) for s, kind in oc.ERROR_KINDS.items()}
     reasons = {reason: int((ok & (model == m)).sum()) for m, reason in oc.FALLBACK_REASONS.items()}
-    return PhaseStats(name, start, end, values, errors, reasons)
+    served = latency[ok]
+    sketch = np.quantile(served, SKETCH_LEVELS) if len(served) else np.full(len(SKETCH_LEVELS), math.nan)
+    return PhaseStats(name, start, end, values, errors, reasons, sketch)
 
 
 def _per_second_quantiles(second: np.ndarray, latency: np.ndarray, size: int) -> dict[str, np.ndarray]:
