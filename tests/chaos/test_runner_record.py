@@ -75,7 +75,8 @@ def test_the_verdict_compares_each_criterion_with_the_observation_and_the_predic
     assert not available.passed and available.inside is None
     assert not back.passed and back.note == "not observed (no data for it in this run)"
     assert not hands_off.passed and hands_off.observed == ["aborted: x"]
-    assert json.dumps(worse.to_dict())  # plain JSON
+    data = worse.to_dict()
+    assert json.loads(json.dumps(data, allow_nan=False)) == data  # plain JSON: no tuple, no NaN
 
 
 def test_events_survive_in_order_and_cannot_overwrite_their_own_fields(tmp_path: Path) -> None:
