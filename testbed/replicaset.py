@@ -117,8 +117,11 @@ class Pod:
     reason: str = "ContainerCreating"
     restarts: int = 0
     started_at: float | None = None
+    """When the container (or, during a pod-failure, the pause container) last started."""
     ever_started: bool = False
     ready: bool = False
+    ready_since: float | None = None
+    """When the readiness probe last made the pod ready; None while it is not ready."""
     failure_injected: bool = False
     readiness: _ProbeState = field(default_factory=_ProbeState)
     liveness: _ProbeState = field(default_factory=_ProbeState)
@@ -233,9 +236,10 @@ class ReplicaSet:
             state.successes, state.failures = 0, state.failures + 1
         if kind == READINESS:
             if ok and state.successes >= probe.success_threshold:
-                pod.ready = True
+                if not pod.ready:
+                    pod.ready, pod.ready_since = True, now
             elif not ok and state.failures >= probe.failure_threshold:
-                pod.ready = False
+                pod.ready, pod.ready_since = False, None
             return []
         if not ok and state.failures >= probe.failure_threshold:
             state.failures = 0
@@ -299,7 +303,7 @@ class ReplicaSet:
         return Start(pod.name, pod.slot, pod.port, self.template.lifecycle.startup_time)
 
     def _not_ready(self, pod: Pod) -> None:
-        pod.ready = False
+        pod.ready, pod.ready_since = False, None
         pod.readiness = _ProbeState(next_at=pod.readiness.next_at)
         pod.liveness = _ProbeState(next_at=pod.liveness.next_at)
 

@@ -190,6 +190,9 @@ class Supervisor:
 
     # -- views -------------------------------------------------------------------------------
     def pod_views(self) -> list[dict[str, Any]]:
+        """The pods as the daemon API shows them. `created_at`, `started_at` (the container's last
+        start) and `ready_since` (None while not ready) are on the supervisor's clock, the daemon's
+        `time.monotonic()`: they tell when each step of a pod's life happened."""
         now = self.now()
         t = self.replicaset.template
         views = []
@@ -211,6 +214,9 @@ class Supervisor:
                     "failure_injected": pod.failure_injected,
                     "pid": proc.popen.pid if proc else None,
                     "age": round(now - pod.created_at, 3),
+                    "created_at": pod.created_at,
+                    "started_at": pod.started_at,
+                    "ready_since": pod.ready_since,
                 }
             )
         return views

@@ -8,6 +8,9 @@ import numpy as np
 import pytest
 
 from analysis.observed import (
+    BOOTSTRAP_RESAMPLES,
+    CONFIDENCE,
+    QUANTILES,
     ReadySample,
     bootstrap_quantile_interval,
     observe_phase,
@@ -18,7 +21,7 @@ from analysis.observed import (
     ready_steps,
     wilson_interval,
 )
-from runner.load_driver import Record
+from load import Record
 
 ORIGIN = 1_000.0
 
@@ -93,6 +96,13 @@ def test_a_phase_observation_counts_errors_by_kind_and_gives_intervals() -> None
     availability = phase.values["availability"]
     assert availability.value == 0.8
     assert (availability.low, availability.high) == pytest.approx(wilson_interval(8, 10))
+    # the quantiles' intervals: the bootstrap of the successes' latencies, drawn in turn from the rng
+    latencies = [r.latency for r in ten_requests() if r.outcome != "error"]
+    rng = np.random.default_rng(0)
+    for metric, q in QUANTILES.items():
+        interval = bootstrap_quantile_interval(latencies, q, rng, BOOTSTRAP_RESAMPLES, CONFIDENCE)
+        value = phase.values[metric]
+        assert (value.low, value.high) == interval, metric
     p95 = phase.values["latency_p95"]
     assert p95.low is not None and p95.high is not None and p95.low <= p95.value <= p95.high  # type: ignore[operator]
     assert phase.values["ready_pods_min"].value == 2.0

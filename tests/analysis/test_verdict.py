@@ -44,7 +44,8 @@ def test_the_verdict_compares_each_criterion_with_the_observation_and_the_predic
     assert not available.passed and available.inside is None
     assert not back.passed and back.note == "not observed (no data for it in this run)"
     assert not hands_off.passed and hands_off.observed == ["aborted: x"]
-    assert json.dumps(worse.to_dict())  # plain JSON
+    data = worse.to_dict()
+    assert json.loads(json.dumps(data, allow_nan=False)) == data  # plain JSON: no tuple, no NaN
 
 
 def test_inside_is_the_closed_predicted_interval_and_none_without_one() -> None:

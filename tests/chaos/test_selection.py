@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import random
+import re
 
 import pytest
 
@@ -23,16 +24,23 @@ from chaos.selection import check_mode, draw_count, max_count, pick
     ],
 )
 def test_max_count_follows_chaos_mesh(mode: str, value: str | None, n: int, expected: int) -> None:
+    assert check_mode(mode, value) is None  # valid: nothing to explain
     assert max_count(mode, value, n) == expected
 
 
 @pytest.mark.parametrize(
-    ("mode", "value"),
-    [("fixed", "0"), ("fixed-percent", "0"), ("fixed-percent", "101"), ("fixed", "x"), ("most", None)],
+    ("mode", "value", "why"),
+    [
+        ("fixed", "0", "value='0' must be > 0 for mode fixed"),
+        ("fixed-percent", "0", "value='0' must be > 0 for mode fixed-percent"),
+        ("fixed-percent", "101", "value='101' must be a percentage in 1..100 for mode fixed-percent"),
+        ("fixed", "x", """value='x' must be a whole number (a string such as "30") for mode fixed"""),
+        ("most", None, "mode='most' must be one of one, all, fixed, fixed-percent, random-max-percent"),
+    ],
 )
-def test_invalid_modes_are_explained(mode: str, value: str | None) -> None:
-    assert check_mode(mode, value) is not None
-    with pytest.raises(ValueError, match="must"):
+def test_invalid_modes_are_explained(mode: str, value: str | None, why: str) -> None:
+    assert check_mode(mode, value) == why
+    with pytest.raises(ValueError, match=re.escape(why)):
         max_count(mode, value, 10)
 
 

@@ -9,6 +9,7 @@ import yaml
 
 from chaos.errors import InvalidSpecError
 from chaos.spec import (
+    AbortCondition,
     AlertsCriterion,
     NoManualInterventionCriterion,
     PodsReadyCriterion,
@@ -31,20 +32,14 @@ def test_every_seed_spec_is_valid(path: Path) -> None:
 
 def test_pod_failure_spec_carries_the_seed_success_criteria() -> None:
     e = load_experiment(EXPERIMENTS / "pod-failure.experiment.yaml")
-    by_type = {type(c): c for c in e.success_criteria}
-    availability = next(
-        c for c in e.success_criteria if isinstance(c, ThresholdCriterion) and c.metric == "availability"
-    )
-    assert (availability.phase, availability.op, availability.threshold) == ("chaos", ">", 0.99)
-    p95 = next(
-        c for c in e.success_criteria if isinstance(c, ThresholdCriterion) and c.metric == "latency_p95"
-    )
-    assert (p95.op, p95.threshold) == ("<", pytest.approx(0.3))
-    alerts = by_type[AlertsCriterion]
-    assert isinstance(alerts, AlertsCriterion)
-    assert "MLServicePodsUnavailable" in alerts.alerts
-    assert isinstance(by_type[PodsReadyCriterion], PodsReadyCriterion)
-    assert NoManualInterventionCriterion in by_type
+    availability, p95, alerts, pods_ready, hands_off = e.success_criteria
+    assert availability == ThresholdCriterion("availability above 99 %", "availability", "chaos", ">", 0.99)
+    assert (p95.name, p95.metric, p95.phase, p95.op) == ("p95 below 300 ms", "latency_p95", "chaos", "<")
+    assert p95.threshold == pytest.approx(0.3)
+    assert alerts == AlertsCriterion("pods-unavailable alert fires", ("MLServicePodsUnavailable",))
+    assert pods_ready == PodsReadyCriterion("pods back to desired within 2 m", within=120.0)
+    assert hands_off == NoManualInterventionCriterion("no manual intervention")
+    assert e.abort_conditions == (AbortCondition("availability collapse", "availability", "<", 0.9, 30.0),)
     assert e.phases.bounds()["chaos"] == (120.0, 720.0)
     assert e.chaos[0].manifest.name == "ml-service-pod-failure"
     assert e.system.service.replicas == 10

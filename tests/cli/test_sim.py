@@ -7,11 +7,15 @@ import math
 import shutil
 from pathlib import Path
 
+import numpy as np
 import pytest
 from typer.testing import CliRunner
 
+from chaos.spec import load_experiment
 from chaos.system import load_system_profile
 from cli.sim import app
+from sim.from_spec import scenario_from_experiment
+from sim.montecarlo import predict
 
 EXPERIMENTS = Path(__file__).resolve().parents[2] / "experiments"
 runner = CliRunner()
@@ -76,15 +80,44 @@ def test_network_latency_fills_every_blank(short: Path) -> None:
     assert blanks["cached_share"]["value"] == pytest.approx(expected, abs=3)
 
 
+def _chaos_availabilities(spec: Path) -> np.ndarray:
+    """Each replication's chaos-phase availability, from the library with the CLI's seed and count."""
+    experiment = load_experiment(spec)
+    prediction = predict(
+        experiment.system, scenario_from_experiment(experiment), replications=4, seed=0, jobs=1
+    )
+    return prediction.values("availability", "chaos")
+
+
 def test_pod_failure_predicts_each_criterion_with_a_probability(short: Path) -> None:
-    forecast = _predict(short / "pod-failure.experiment.yaml")
+    spec = short / "pod-failure.experiment.yaml"
+    forecast = _predict(spec)
     by_name = {c["name"]: c for c in forecast["criteria"]}
     availability = by_name["availability above 99 %"]
     assert availability["predicted"]["point"] < 1.0  # requests hit failed pods until readiness notices
-    assert 0 <= availability["probability"] <= 1
+    values = _chaos_availabilities(spec)
+    assert availability["predicted"]["point"] == pytest.approx(values.mean())
+    # 3 of the 10 pods refuse their share of the requests until readiness takes them out (about 6 s
+    # of the 40 s chaos phase): some 4 % of the phase's requests fail in every replication, four
+    # times what the criterion allows, so it holds in none of them.
+    assert values.max() < 0.99
+    assert availability["probability"] == 0.0
+    assert by_name["p95 below 300 ms"]["probability"] == 1.0  # the 7 pods left serve in ~50 ms
+    assert by_name["pods back to desired within 2 m"]["probability"] == 1.0  # back in ~6 s
     assert by_name["pods-unavailable alert fires"]["probability"] is None
     assert "not predicted" in by_name["pods-unavailable alert fires"]["note"]
     assert forecast["prediction"]["metrics"]["ready_pods_min"]["chaos"]["point"] == 7
+
+
+def test_a_criterion_probability_is_the_share_of_replications_meeting_it(short: Path) -> None:
+    spec = short / "pod-failure.experiment.yaml"
+    values = _chaos_availabilities(spec)
+    assert len(set(values.tolist())) == 4
+    threshold = float(np.median(values))  # half-way between the second and the third of four
+    spec.write_text(spec.read_text().replace("above: 99%", f"above: {threshold!r}"))
+    (availability,) = [c for c in _predict(spec)["criteria"] if c["name"] == "availability above 99 %"]
+    assert availability["threshold"] == threshold
+    assert availability["probability"] == 0.5
 
 
 def test_same_seed_same_output_and_markdown(short: Path, tmp_path: Path) -> None:

@@ -14,7 +14,6 @@ from load._plan import SETTINGS, Settings, env_name, resolve_plan
 from tests.k8s.manifests import K8S, container, documents, env, find
 
 KUBERNETES_VERSION = "1.30"
-FILES = ("locust-master.yaml", "locust-worker.yaml")
 KNOWN_VARIABLES = {env_name(s) for s in SETTINGS} | {"CHAOSLAB_RECORD_DIR", "CHAOSLAB_SEED"}
 
 
@@ -27,9 +26,13 @@ def flags(c: dict[str, Any]) -> dict[str, str]:
     return out
 
 
-@pytest.mark.parametrize("file", FILES)
-def test_the_locust_manifests_validate(file: str) -> None:
-    for doc in documents(K8S / file):
+@pytest.mark.parametrize(
+    ("file", "kinds"), [("locust-master.yaml", ["Service", "Job"]), ("locust-worker.yaml", ["Deployment"])]
+)
+def test_the_locust_manifests_validate(file: str, kinds: list[str]) -> None:
+    docs = documents(K8S / file)
+    assert [doc["kind"] for doc in docs] == kinds
+    for doc in docs:
         kubernetes_validate.validate(doc, KUBERNETES_VERSION, strict=True)
 
 

@@ -77,7 +77,9 @@ def test_an_incomplete_second_is_not_judged() -> None:
     watch = AbortWatch((AbortCondition("x", "availability", "<", 0.9, 0.0),), ORIGIN)
     watch.add(second_of(0, 5))
     assert watch.advance(ORIGIN + 0.99) is None and watch.closed == 0
-    assert watch.advance(ORIGIN + 1.0) is not None
+    trigger = watch.advance(ORIGIN + 1.0)
+    assert trigger is not None and (trigger.since, trigger.at, trigger.value) == (0.0, 1.0, 0.5)
+    assert watch.closed == 1
 
 
 def test_latency_and_ready_pod_conditions() -> None:

@@ -110,7 +110,9 @@ def test_the_run_record_holds_every_file(tmp_path: Path) -> None:
     assert len(pods) == 1 + 31  # one sample per second, 0 to 30 s
     series = json.loads((folder / "prometheus/request_rate.json").read_text())
     assert series["query"] == "sum(rate(mlservice_requests_total[30s]))"
-    assert series["start"] == ORIGIN and series["result"][0]["values"]
+    assert (series["start"], series["end"], series["step"]) == (ORIGIN, ORIGIN + 30.0, 1.0)
+    # Prometheus' answer as it came (the fake's: a point at each whole second of the run)
+    assert series["result"] == [{"metric": {}, "values": [[ORIGIN + 0.5 + k, "1"] for k in range(30)]}]
     info = json.loads((folder / "run.json").read_text())
     assert info["status"] == "passed" and info["rollback"] == {"done": True, "errors": []}
     assert info["chaos"][0]["injectedAt"] == ORIGIN + 10 and info["chaos"][0]["endedAt"] == ORIGIN + 20

@@ -168,7 +168,9 @@ def test_the_marker_lists_the_chaos_in_flight_and_is_gone_after_the_rollback(tmp
         ChaosState.INJECTED,
         "chaos-testing/fail-one",
     )
-    assert entry.targets == tuple(p.name for p in b.world.pods if p.name in entry.targets) and entry.targets
+    targets = json.loads((result.record_dir / "run.json").read_text())["chaos"][0]["targets"]
+    assert entry.targets == tuple(targets) and len(targets) == 1  # mode one: the run's victim
+    assert entry.targets[0] in {p.name for p in b.world.pods}
     assert after is not None and after.chaos[0].state == "recovered"
     assert not marker(b).path.exists()
 

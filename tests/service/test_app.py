@@ -8,6 +8,8 @@ import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 
 import httpx
+import numpy as np
+import pytest
 from prometheus_client.parser import text_string_to_metric_families
 from starlette.applications import Starlette
 from starlette.types import Receive, Scope, Send
@@ -15,7 +17,8 @@ from starlette.types import Receive, Scope, Send
 from chaos.model_chaos import ChaosConfig
 from chaos.system import SystemProfile
 from service.app import Pod, create_app
-from tests.service.conftest import FakeStore, PodFactory
+from service.artifacts import Artifacts
+from tests.service.conftest import FakeStore, PodFactory, entity_vector
 
 Scenario = Callable[[httpx.AsyncClient], Awaitable[None]]
 CONTRACT_FIELDS = {
@@ -36,14 +39,24 @@ def run(pod: Pod, scenario: Scenario) -> None:
     asyncio.run(main())
 
 
-def test_predict_answers_with_the_contract_fields(make_pod: PodFactory) -> None:
+def test_predict_answers_with_the_contract_fields(
+    make_pod: PodFactory, artifacts: Artifacts, dataset_rows: dict[str, dict[str, float]]
+) -> None:
+    proba = artifacts.models["v1"].predict_proba(entity_vector(dataset_rows, "42"))[0]
+
     async def scenario(client: httpx.AsyncClient) -> None:
         r = await client.post("/predict", json={"entity_id": "42"})
         assert r.status_code == 200
         body = r.json()
         assert set(body) == CONTRACT_FIELDS
         assert body["entity_id"] == "42" and body["pod"] == "pod-test"
-        assert body["prediction"] in (0, 1) and 0.5 <= body["probability"] <= 1.0
+        # the primary model's answer for the stored features: its likelier class and that probability
+        assert (body["prediction"], body["probability"], body["model_version"]) == (
+            int(np.argmax(proba)),
+            pytest.approx(float(proba.max())),
+            "v1",
+        )
+        assert body["degraded"] is False
         assert (body["feature_source"], body["fallback"], body["fallback_reason"]) == ("store", False, None)
 
     run(make_pod(), scenario)
@@ -308,6 +321,8 @@ def test_admin_endpoint_is_disabled_without_a_token(make_pod: PodFactory) -> Non
 
 
 def test_metrics_exposition_counts_what_happened(make_pod: PodFactory, store: FakeStore) -> None:
+    pod = make_pod()
+
     async def scenario(client: httpx.AsyncClient) -> None:
         for i in range(3):
             await client.post("/predict", json={"entity_id": str(i)})
@@ -334,7 +349,9 @@ def test_metrics_exposition_counts_what_happened(make_pod: PodFactory, store: Fa
         assert samples[("mlservice_circuit_breaker_state", (("state", "closed"),))] == 1
         assert samples[("mlservice_model_info", (("version", "v1"),))] == 1
         assert samples[("mlservice_concurrency_limit", ())] == 2
-        assert 0.6 < samples[("mlservice_model_reference_positive_ratio", ())] < 0.65
+        reference = samples[("mlservice_model_reference_positive_ratio", ())]
+        assert reference == pytest.approx(pod.predictor.artifacts.reference_positive_ratio)
+        assert 0.6 < reference < 0.65  # the training split keeps about the data set's 357 of 569 positives
         assert samples[("mlservice_requests_in_flight", ())] == 0
 
-    run(make_pod(), scenario)
+    run(pod, scenario)

@@ -90,6 +90,7 @@ def test_pod_failure_refuses_its_share_until_the_load_balancer_notices() -> None
     assert refused.max() < 14.5
     in_window = int(((tr.send >= 10.0) & (tr.send < 14.5)).sum())
     assert abs(len(refused) - in_window / 3) <= 1  # every third request went to the failed pod
+    assert len(tr) == 30 * 30  # refusals come at once: every user keeps its pace throughout
     assert (status(tr)[tr.send >= 14.5] == oc.OK).all()
 
 
@@ -126,7 +127,9 @@ def test_pod_kill_is_served_again_by_the_new_pod() -> None:
     tr = run(prof, run_for(20.0, pod_faults=(PodFault("pod-kill", 10.0, None, "one"),)), offset=1.5)
     refused = tr.send[status(tr) == oc.REFUSED]
     assert refused.tolist() == [10.0, 10.5, 11.0, 11.5, 12.0, 12.5, 13.0, 13.5, 14.0, 14.5]
-    assert (status(tr)[tr.send >= 15.0] == oc.OK).all()
+    served = tr.send >= 15.0
+    assert tr.send[served].tolist() == [15.0 + k / 2 for k in range(10)]
+    assert (status(tr)[served] == oc.OK).all()
 
 
 def test_client_retries_errors_at_once() -> None:

@@ -12,6 +12,7 @@ from chaos.errors import SimulationError
 from chaos.metrics import METRICS
 from chaos.system import SystemProfile, load_system_profile
 from sim.montecarlo import SCHEMA_VERSION, Prediction, estimate, predict
+from sim.result import PHASE_METRICS, RUN_METRICS
 from sim.scenario import PodFault, Scenario, StoreFault
 from tests.sim.builders import three_phases
 
@@ -113,6 +114,8 @@ def test_json_form(prediction: Prediction) -> None:
     assert data["schemaVersion"] == SCHEMA_VERSION
     assert data["replications"] == 6 and data["seed"] == 11
     assert [p["name"] for p in data["phases"]] == ["baseline", "chaos", "recovery"]
+    assert set(data["metrics"]) == {*PHASE_METRICS, *RUN_METRICS}
+    assert set(METRICS) <= set(data["metrics"])
     for name, info in METRICS.items():  # the project's metric vocabulary, all of it
         entry = data["metrics"][name]
         if info.phased:
@@ -132,6 +135,11 @@ def test_series_band(prediction: Prediction) -> None:
     band = prediction.series("availability")
     assert band.time.tolist() == list(range(70))
     assert np.all(band.low <= band.mean + 1e-12) and np.all(band.mean <= band.high + 1e-12)
+    # second by second: the mean and the 5th to 95th percentile of the replications' values
+    per_replication = np.vstack([r.seconds["availability"] for r in prediction.replications])
+    assert np.allclose(band.mean, per_replication.mean(axis=0))
+    assert np.allclose(band.low, np.percentile(per_replication, 5, axis=0))
+    assert np.allclose(band.high, np.percentile(per_replication, 95, axis=0))
     with pytest.raises(SimulationError, match="series='p95' is not one of"):
         prediction.series("p95")
 

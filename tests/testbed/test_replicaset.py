@@ -190,3 +190,27 @@ def test_every_container_start_is_launched_at_once_and_told_its_start_up_time() 
     assert rs.recover_failure(second.name, 30.0) == [Start(second.name, 1, second.port, 4.0)]
     rs.container_exited(second.name, 31.0)  # a crash: first restart without back-off
     assert rs.reconcile(31.0) == [Start(second.name, 1, second.port, 4.0)]
+
+
+def test_a_pod_records_when_it_became_ready_until_it_is_not_ready_any_more() -> None:
+    rs = replicaset(1, Lifecycle(schedule_delay=1.0, startup_time=4.0, restart_backoff=10.0))
+    rs.reconcile(0.0)
+    rs.reconcile(1.0)
+    pod = rs.pods[0]
+    assert (pod.created_at, pod.started_at, pod.ready_since) == (0.0, 1.0, None)
+    rs.probe_result(pod.name, READINESS, False, 3.0)  # still starting up
+    assert pod.ready_since is None
+    rs.probe_result(pod.name, READINESS, True, 5.0)
+    rs.probe_result(pod.name, READINESS, True, 7.0)  # staying ready keeps the time it became ready
+    assert (pod.ready, pod.ready_since) == (True, 5.0)
+    for now in (9.0, 11.0, 13.0):
+        rs.probe_result(pod.name, READINESS, False, now)
+    assert (pod.ready, pod.ready_since) == (False, None)
+    rs.probe_result(pod.name, READINESS, True, 15.0)
+    assert pod.ready_since == 15.0
+    rs.container_exited(pod.name, 16.0)
+    assert (pod.ready, pod.ready_since) == (False, None)
+    rs.reconcile(16.0)
+    assert pod.started_at == 16.0
+    rs.inject_failure(pod.name, 20.0)  # the pause container starts
+    assert (pod.started_at, pod.ready_since) == (20.0, None)

@@ -190,8 +190,10 @@ def test_container_kill_targets_the_named_container(
     executor: LocalExecutor, cluster: FakeCluster, tmp_path: Path
 ) -> None:
     m = pod_chaos(tmp_path, "container-kill", "one", extra="  containerNames: [ml-prediction-service]\n")
-    executor.apply(m)
-    assert cluster.calls == [("kill-container", cluster.calls[0][1], "ml-prediction-service")]
+    status = executor.apply(m)
+    (victim,) = [r.id for r in status.records]
+    assert victim in {p.name for p in cluster.pods()}
+    assert cluster.calls == [("kill-container", victim, "ml-prediction-service")]
     wrong = pod_chaos(tmp_path, "container-kill", "one", extra="  containerNames: [sidecar]\n")
     with pytest.raises(UnsupportedChaosError, match=r"containerNames \['sidecar'\]"):
         executor.plan(wrong)
@@ -328,7 +330,8 @@ def test_explicit_recovery_cancels_the_duration_timer(
     recovered = len([c for c in cluster.calls if c[0] == "recover"])
     clock.advance(1000)
     assert recovered == 3 == len([c for c in cluster.calls if c[0] == "recover"])
-    assert all(t.cancelled for t in clock.timers)
+    (timer,) = clock.timers  # the duration's timer, cancelled by the recovery
+    assert timer.cancelled and timer.at == 600.0
 
 
 def test_unknown_objects_are_named(executor: LocalExecutor) -> None:
