@@ -8,9 +8,11 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
+from analysis.score_render import FORMATS
 from chaos.validation import validate_paths
 from cli.common import configure_logging, err_console, reports_errors
 from cli.run import cleanup_command, run_command
+from cli.score import score_text
 from cli.testbed import RunDirOption
 from cli.testbed import app as testbed_app
 from runner.prediction import DEFAULT_REPLICATIONS
@@ -85,3 +87,18 @@ def cleanup(
 ) -> None:
     """Recover the chaos a crashed run left on the testbed (from its crash marker)."""
     raise typer.Exit(cleanup_command(run_dir, sweep_all, console))
+
+
+@app.command()
+@reports_errors
+def score(
+    runs: Annotated[
+        list[Path], typer.Argument(help="Run records (runs/<experiment>-<time>/) or folders of them.")
+    ],
+    fmt: Annotated[str, typer.Option("--format", "-f", help=f"One of {', '.join(FORMATS)}.")] = "text",
+) -> None:
+    """Score each run's prediction (per metric: error, interval, grade; confidence and resilience
+    scores) and, over several runs, the predictor's interval coverage. Needs no testbed."""
+    if fmt not in FORMATS:
+        raise typer.BadParameter(f"--format={fmt!r} must be one of {', '.join(FORMATS)}")
+    console.print(score_text(runs, fmt), end="", markup=False, highlight=False, soft_wrap=True)
