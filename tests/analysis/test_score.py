@@ -61,7 +61,7 @@ def test_the_interval_score_by_hand() -> None:
     assert interval_score(5.0, 4.0, 6.0) == 2.0  # covered: the width
     assert interval_score(7.0, 4.0, 6.0) == pytest.approx(2.0 + 20.0 * 1.0)  # 2/alpha per unit missed
     assert interval_score(3.5, 4.0, 6.0, alpha=0.5) == pytest.approx(2.0 + 4.0 * 0.5)
-    with pytest.raises(ValueError, match="alpha=1.5"):
+    with pytest.raises(ValueError, match=r"alpha=1\.5"):
         interval_score(1.0, 0.0, 2.0, alpha=1.5)
 
 
