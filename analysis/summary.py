@@ -9,15 +9,15 @@ from collections.abc import Sequence
 from typing import Any
 
 from analysis.observed import Observation, PhaseObservation
+from analysis.timeline import moments
 from analysis.verdict import Verdict, inside
 from chaos.metrics import METRICS, PHASED_METRICS, PHASES
-from chaos.record import Event, EventKind
+from chaos.record import Event
 from chaos.spec import Experiment
 from sim.forecast import format_value
 from sim.forecast_summary import ForecastSummary
 
 TABLE_METRICS = PHASED_METRICS
-TIMELINE_KINDS = frozenset(EventKind) - {EventKind.LOAD_STARTED, EventKind.LOAD_STOPPED}
 _UNITS = {"fraction": ("percent", 100.0, " %"), "seconds": ("ms", 1000.0, " ms"), "rps": ("rps", 1.0, " rps")}
 
 
@@ -60,13 +60,13 @@ def render_summary(
     statement = filled or experiment.hypothesis.statement + " (no prediction filled its blanks)"
     out += ["", "## Hypothesis", "", statement]
     out += ["", "## Before, during, after (observed, 90 % intervals)", ""]
-    out += _phase_table(observation) if observation else ["The load never started: nothing was observed."]
+    out += phase_table(observation) if observation else ["The load never started: nothing was observed."]
     out += ["", "## Predicted vs observed", ""]
     out += _prediction_table(observation, forecast)
     out += ["", "## Success criteria", ""]
-    out += _criteria_table(verdict)
+    out += criteria_table(verdict)
     out += ["", "## Timeline", ""]
-    out += _timeline(events, origin)
+    out += timeline_table(events, origin, experiment.system.service.replicas)
     return "\n".join(out) + "\n"
 
 
@@ -114,7 +114,7 @@ def _rel(t: float | None) -> str:
     return "-" if t is None else f"{t:.1f} s"
 
 
-def _phase_table(observation: Observation) -> list[str]:
+def phase_table(observation: Observation) -> list[str]:
     phases = [p for p in (observation.phase(n) for n in PHASES) if p is not None]
     lines = ["| metric | " + " | ".join(f"{p.name} ({p.end - p.start:g} s)" for p in phases) + " |"]
     lines.append("|---|" + "---|" * len(phases))
@@ -159,7 +159,7 @@ def _prediction_table(observation: Observation | None, forecast: ForecastSummary
     return lines
 
 
-def _criteria_table(verdict: Verdict) -> list[str]:
+def criteria_table(verdict: Verdict) -> list[str]:
     if not verdict.results:
         return ["The experiment has no success criteria."]
     lines = ["| criterion | observed | predicted | result | inside prediction |", "|---|---|---|---|---|"]
@@ -179,24 +179,9 @@ def _criteria_table(verdict: Verdict) -> list[str]:
     return lines
 
 
-def _timeline(events: Sequence[Event], origin: float | None) -> list[str]:
+def timeline_table(events: Sequence[Event], origin: float | None, desired: int | None = None) -> list[str]:
+    """The timeline, pod events grouped (analysis.timeline)."""
     base = origin if origin is not None else (events[0].time if events else 0.0)
     lines = ["| t (s from start) | event |", "|---|---|"]
-    for e in sorted(events, key=lambda e: e.time):
-        if e.kind not in TIMELINE_KINDS:
-            continue
-        lines.append(f"| {e.time - base:.1f} | {e.kind}{_detail(e)} |")
+    lines += [f"| {m.when(base)} | {m.text} |" for m in moments(events, desired)]
     return lines
-
-
-def _detail(e: Event) -> str:
-    d = e.detail
-    for key in ("phase", "chaos", "pod", "alert", "message", "detail", "status"):
-        if key in d:
-            extra = f" on {', '.join(d['targets'])}" if key == "chaos" and d.get("targets") else ""
-            return f": {d[key]}{extra}"
-    if e.kind == EventKind.STEADY_STATE:
-        return ": held" if d.get("holds") else ": did not hold"
-    if e.kind == EventKind.ROLLBACK:
-        return ": done" if d.get("done") else ": incomplete"
-    return ""

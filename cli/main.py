@@ -8,7 +8,8 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
-from analysis.score_render import FORMATS
+from analysis.report import report_run
+from analysis.score_render import FORMATS, headline
 from chaos.validation import validate_paths
 from cli.common import configure_logging, err_console, reports_errors
 from cli.run import cleanup_command, run_command
@@ -102,3 +103,16 @@ def score(
     if fmt not in FORMATS:
         raise typer.BadParameter(f"--format={fmt!r} must be one of {', '.join(FORMATS)}")
     console.print(score_text(runs, fmt), end="", markup=False, highlight=False, soft_wrap=True)
+
+
+@app.command()
+@reports_errors
+def report(
+    run: Annotated[Path, typer.Argument(help="A run record (runs/<experiment>-<time>/).")],
+) -> None:
+    """Write the run's results.md, report.html and score.json from its record (no testbed needed)."""
+    written = report_run(run)
+    console.print(headline(written.card), markup=False, highlight=False)
+    console.print(
+        f"report: {written.results} and {written.html}", markup=False, highlight=False, soft_wrap=True
+    )

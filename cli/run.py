@@ -17,6 +17,7 @@ from rich.console import Console
 from rich.live import Live
 from rich.text import Text
 
+from analysis.score_render import headline
 from analysis.summary import fmt
 from chaos.record import Event, EventKind
 from chaos.spec import load_experiment
@@ -136,6 +137,9 @@ def run_command(
         + (f" ({result.reason})" if result.reason else "")
         + f"; rollback {'done' if result.rollback_done else 'INCOMPLETE: run `chaoslab cleanup`'}",
     )
+    if result.report is not None:
+        say(console, headline(result.report.card))
+        say(console, f"report: {result.report.results} and {result.report.html}")
     say(console, f"run record: {result.record_dir}")
     return result.exit_code
 

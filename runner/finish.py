@@ -17,6 +17,7 @@ from typing import Any
 
 from analysis.analyse import Analysis, analyse, write_analysis
 from analysis.record import RunData, chaos_windows
+from analysis.report import Report, write_report
 from analysis.signals import BREAKER_OPENED, BREAKERS_NOT_CLOSED, FIRING_ALERTS, STEP, Signals
 from chaos.errors import ChaosLabError
 from chaos.record import RUN, Event, EventKind, RunStatus
@@ -72,8 +73,9 @@ def collect_outcome(
     return Finished(status, data, analysis, series)
 
 
-def write_record(state: RunState, finished: Finished) -> None:
-    """The record's files: raw data first, then the analysis of the same data."""
+def write_record(state: RunState, finished: Finished) -> Report | None:
+    """The record's files: raw data first, then the analysis of the same data, then the report
+    (results.md, report.html, score.json; None when it could not be made: the run is on disk)."""
     record = state.record
     record.write_pods(state.samples)
     if finished.data.signals is not None:
@@ -82,7 +84,13 @@ def write_record(state: RunState, finished: Finished) -> None:
         record.write_prometheus(name, query)
     record.write_events(state.events)
     record.write_json(RUN, finished.data.info)
-    write_analysis(record.path, replace(finished.data, events=tuple(state.events)), finished.analysis)
+    data = replace(finished.data, events=tuple(state.events))
+    write_analysis(record.path, data, finished.analysis)
+    try:
+        return write_report(record.path, data, finished.analysis)
+    except (OSError, ValueError, ChaosLabError) as exc:
+        log.warning("the report of %s could not be written: %s", record.path, exc)
+        return None
 
 
 def _all_records(state: RunState) -> list[Record]:

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from analysis.report import Report
 from chaos.errors import ChaosLabError
 from chaos.record import RunStatus
 from chaos.spec import Experiment
@@ -54,6 +55,8 @@ class RunResult:
     rollback_done: bool
     passed: int
     criteria: int
+    report: Report | None = None
+    """The run's score card and report files (None if they could not be written)."""
 
     @property
     def exit_code(self) -> int:

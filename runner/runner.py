@@ -155,12 +155,14 @@ class Runner:
                     reason=state.reason,
                     rollback_done=state.rollback_done,
                 )
-                write_record(state, finished)
+                report = write_record(state, finished)
         if unexpected is not None:
             raise unexpected
         results = finished.analysis.verdict.results
         passed = sum(1 for r in results if r.passed)
-        return RunResult(state.status, record.path, state.reason, state.rollback_done, passed, len(results))
+        return RunResult(
+            state.status, record.path, state.reason, state.rollback_done, passed, len(results), report
+        )
 
     def _execute(self, state: RunState, guard: InterruptGuard) -> None:
         load = self.seams.start_load(state.record.load_dir, self.experiment, self.settle)

@@ -1,12 +1,13 @@
 #!/usr/bin/env bash
 # Set up chaoslab on a Debian machine: the servers the testbed runs (Redis, HAProxy, Prometheus,
-# from Debian packages) and a virtual environment in .venv with chaoslab and its dev tools.
+# from Debian packages), Chromium (the report's browser test), and a virtual environment in .venv
+# with chaoslab and its dev tools.
 # Safe to run again; it only installs what is missing.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 need=()
-for pair in redis-server:redis-server haproxy:haproxy prometheus:prometheus promtool:prometheus; do
+for pair in redis-server:redis-server haproxy:haproxy prometheus:prometheus promtool:prometheus chromium:chromium; do
     command -v "${pair%%:*}" >/dev/null 2>&1 || need+=("${pair##*:}")
 done
 if [ ${#need[@]} -gt 0 ]; then

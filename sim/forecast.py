@@ -24,7 +24,7 @@ from chaos.spec import (
 from sim.forecast_summary import BlankSummary, CriterionSummary, ForecastSummary, PredictionSummary
 from sim.montecarlo import Estimate, Prediction, estimate
 
-_SCALE = {"s": 1.0, "ms": 1000.0, "percent": 100.0, "fraction": 1.0, "pods": 1.0, "rps": 1.0}
+UNIT_SCALE = {"s": 1.0, "ms": 1000.0, "percent": 100.0, "fraction": 1.0, "pods": 1.0, "rps": 1.0}
 
 
 @dataclass(frozen=True)
@@ -102,7 +102,7 @@ def _fill(blank: Blank, prediction: Prediction) -> FilledBlank:
     values = prediction.values(blank.metric, blank.phase)
     if blank.relative_to is not None:
         values = values - prediction.values(blank.metric, blank.relative_to)
-    scaled = values * _SCALE[blank.unit]
+    scaled = values * UNIT_SCALE[blank.unit]
     median = blank.metric.startswith("latency_")
     return FilledBlank(blank, estimate(np.asarray(scaled, dtype=float), median=median), len(values))
 

@@ -11,25 +11,9 @@ import pytest
 from analysis.analyse import analyse, reanalyse
 from analysis.record import RunData, RunRecordReadError
 from chaos.record import OBSERVED, RUN, SUMMARY, VERDICT, RunStatus
-from runner.runner import Runner
-from runner.state import RunOptions
-from tests.analysis.forecasts import estimate, forecast
-from tests.runner.runner_fakes import bench, write_experiment
+from tests.analysis.runs import recorded_run
 
 ANALYSIS_FILES = (OBSERVED, VERDICT, SUMMARY)
-
-
-def recorded_run(tmp_path: Path) -> Path:
-    criteria = [
-        {"name": "available", "metric": "availability", "phase": "chaos", "above": "50%"},
-        {"name": "back", "podsReady": {"within": "10s"}},
-    ]
-    predicted = forecast({"available": estimate(0.9, 0.85, 0.95)})
-    b = bench(tmp_path, predictor=lambda experiment: predicted)
-    experiment = write_experiment(tmp_path / "spec", criteria=criteria)
-    result = Runner(experiment, b.seams, RunOptions(runs_root=b.runs)).run()
-    assert result.status == RunStatus.PASSED, result.reason
-    return result.record_dir
 
 
 def test_reanalysing_a_recorded_run_rewrites_exactly_what_the_run_wrote(tmp_path: Path) -> None:

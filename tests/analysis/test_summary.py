@@ -72,8 +72,8 @@ def test_the_summary_has_every_section_and_says_what_was_predicted(tmp_path: Pat
     )
     assert "| availability | chaos | 95.0 % [93.0, 97.0 %] | 90.0 % | no |" in text
     assert "| recovery_time | run | 2.50 s [2.00, 4.00 s] | 3.00 s | yes |" in text
-    assert "| 10.0 | inject: chaos-testing/fail-one on pod-1 |" in text
-    assert "| 12.0 | breaker-open: pod-2 |" in text
+    assert "| 10.0 s | inject: chaos-testing/fail-one on pod-1 |" in text
+    assert "| 12.0 s | breaker-open: pod-2 |" in text
     assert "load-stopped" not in text
 
 
