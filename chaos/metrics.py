@@ -51,3 +51,11 @@ SERIES = (
     "throughput",
     "ready_pods",
 )
+
+# The request-duration histogram the service exports (mlservice_request_duration_seconds): dense
+# between 100 ms and 500 ms so histogram_quantile resolves a p95 near the 300 ms SLO to within 25 ms;
+# coarser outside. The simulator renders its latencies into the same buckets for the alert rules.
+REQUEST_DURATION_BUCKETS = (
+    0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.125, 0.15, 0.175, 0.2, 0.225, 0.25, 0.275, 0.3,
+    0.325, 0.35, 0.4, 0.45, 0.5, 0.75, 1.0, 1.5, 2.0, 5.0,
+)  # fmt: skip

@@ -16,7 +16,10 @@ from cli.common import err_console, reports_errors
 from sim.forecast import forecast
 from sim.from_spec import scenario_from_experiment
 from sim.montecarlo import predict as run_prediction
+from sim.promtool import EVALUATION_INTERVAL, evaluate_alerts, find_promtool, read_rule_groups
 from sim.render import FORMATS, render
+
+DEFAULT_RULES = Path("k8s/alert-rules.yaml")
 
 app = typer.Typer(
     name="sim",
@@ -44,12 +47,23 @@ def predict(
     jobs: Annotated[int | None, typer.Option(min=1, help="Worker processes (default: one per CPU).")] = None,
     fmt: Annotated[str, typer.Option("--format", "-f", help="text, json or markdown.")] = "text",
     out: Annotated[Path | None, typer.Option(help="Write here instead of standard output.")] = None,
+    alerts: Annotated[
+        bool, typer.Option(help="Evaluate the alert rules on every replication (needs promtool).")
+    ] = True,
+    rules: Annotated[Path, typer.Option(help="Prometheus alert rules.")] = DEFAULT_RULES,
+    alert_interval: Annotated[
+        int, typer.Option(min=1, help="Seconds between evaluations of the alert rules.")
+    ] = EVALUATION_INTERVAL,
 ) -> None:
-    """Fill the hypothesis blanks and predict each success criterion, with 90 % intervals."""
+    """Fill the hypothesis blanks and predict each success criterion, with 90 % intervals; with the
+    alert rules evaluated on every replication by promtool, which alerts fire and when."""
     if fmt not in FORMATS:
         raise typer.BadParameter(f"format={fmt!r} must be one of {', '.join(FORMATS)}", param_hint="--format")
     experiment = load_experiment(spec)
     scenario = scenario_from_experiment(experiment)
+    if alerts:  # before simulating: fail at once without promtool or a readable rules file
+        find_promtool()
+        read_rule_groups(rules)
     show_progress = err_console.is_terminal and not os.environ.get("CI")
     with Progress(
         TextColumn("simulating {task.description}"),
@@ -69,7 +83,19 @@ def predict(
             jobs=jobs,
             progress=lambda done, total: bar.update(task, completed=done),
         )
-    output = render(forecast(experiment, prediction), fmt)
+        fired = None
+        if alerts:
+            bar.update(task, description=f"{experiment.name}: alert rules", completed=0)
+            fired = evaluate_alerts(
+                prediction,
+                experiment.system,
+                rules,
+                since=scenario.fault_start() or 0.0,
+                evaluation=alert_interval,
+                jobs=jobs or os.cpu_count() or 1,
+                progress=lambda done, total: bar.update(task, completed=done),
+            )
+    output = render(forecast(experiment, prediction, fired), fmt)
     if out is None:
         Console(highlight=False, soft_wrap=True).print(output, end="", markup=False)
         return

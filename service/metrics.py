@@ -17,17 +17,14 @@ from prometheus_client import (
     generate_latest,
 )
 
+from chaos.metrics import REQUEST_DURATION_BUCKETS
 from chaos.model_chaos import FAILURE_TYPES
 from service.breaker import BreakerState
 from service.schema import FALLBACK_REASONS, FEATURE_SOURCES, STATUSES, outcome_of
 
 PREFIX = "mlservice"
-# Request latency: dense between 100 ms and 500 ms so histogram_quantile resolves a p95 near the
-# 300 ms SLO to within 25 ms; coarser outside.
-REQUEST_BUCKETS = (
-    0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.125, 0.15, 0.175, 0.2, 0.225, 0.25, 0.275, 0.3,
-    0.325, 0.35, 0.4, 0.45, 0.5, 0.75, 1.0, 1.5, 2.0, 5.0,
-)  # fmt: skip
+# Request latency: the vocabulary's buckets (the simulator renders its latencies into the same).
+REQUEST_BUCKETS = REQUEST_DURATION_BUCKETS
 # Feature-store calls: base latency is a few ms, the client timeout 100 ms, slow-call threshold 80 ms.
 STORE_BUCKETS = (
     0.0005, 0.001, 0.002, 0.003, 0.005, 0.0075, 0.01, 0.02, 0.04, 0.06, 0.08, 0.1, 0.15, 0.25, 0.5, 1.0,

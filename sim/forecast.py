@@ -1,6 +1,7 @@
 """A prediction read against an experiment: the hypothesis blanks filled, each criterion's odds.
 
-Pure: takes the experiment and the Monte Carlo prediction, returns data. `sim predict` renders it
+Pure: takes the experiment, the Monte Carlo prediction and, if the alert rules were evaluated on
+its replications (sim/promtool.py), their firing alerts; returns data. `sim predict` renders it
 as text, markdown or JSON (schema in sim/README.md, "Forecast JSON").
 """
 
@@ -21,6 +22,7 @@ from chaos.spec import (
     PodsReadyCriterion,
     ThresholdCriterion,
 )
+from sim.alerts import AlertPrediction
 from sim.forecast_summary import BlankSummary, CriterionSummary, ForecastSummary, PredictionSummary
 from sim.montecarlo import Estimate, Prediction, estimate
 
@@ -68,6 +70,7 @@ class Forecast:
     prediction: Prediction
     blanks: tuple[FilledBlank, ...]
     criteria: tuple[CriterionForecast, ...]
+    alerts: AlertPrediction | None = None
 
     @property
     def statement(self) -> str:
@@ -85,6 +88,8 @@ class Forecast:
             blanks=tuple(_blank_summary(b) for b in self.blanks),
             criteria=tuple(_criterion_summary(c) for c in self.criteria),
             prediction=PredictionSummary.of(self.prediction),
+            alerts=self.alerts.summaries() if self.alerts is not None else (),
+            alert_evaluation=self.alerts.settings() if self.alerts is not None else None,
         )
 
     def to_dict(self) -> dict[str, Any]:
@@ -92,10 +97,12 @@ class Forecast:
         return self.summary().to_dict()
 
 
-def forecast(experiment: Experiment, prediction: Prediction) -> Forecast:
+def forecast(
+    experiment: Experiment, prediction: Prediction, alerts: AlertPrediction | None = None
+) -> Forecast:
     blanks = tuple(_fill(blank, prediction) for blank in experiment.hypothesis.blanks)
-    criteria = tuple(_criterion(c, prediction) for c in experiment.success_criteria)
-    return Forecast(experiment, prediction, blanks, criteria)
+    criteria = tuple(_criterion(c, prediction, alerts) for c in experiment.success_criteria)
+    return Forecast(experiment, prediction, blanks, criteria, alerts)
 
 
 def _fill(blank: Blank, prediction: Prediction) -> FilledBlank:
@@ -107,7 +114,9 @@ def _fill(blank: Blank, prediction: Prediction) -> FilledBlank:
     return FilledBlank(blank, estimate(np.asarray(scaled, dtype=float), median=median), len(values))
 
 
-def _criterion(criterion: Criterion, prediction: Prediction) -> CriterionForecast:
+def _criterion(
+    criterion: Criterion, prediction: Prediction, alerts: AlertPrediction | None
+) -> CriterionForecast:
     if isinstance(criterion, ThresholdCriterion):
         return CriterionForecast(
             criterion,
@@ -122,12 +131,25 @@ def _criterion(criterion: Criterion, prediction: Prediction) -> CriterionForecas
             "from the predicted time to steady state after the last fault (pods ready and availability back)",
         )
     if isinstance(criterion, AlertsCriterion):
-        return CriterionForecast(
-            criterion, None, None, "not predicted: alert timing is observed on a live run"
-        )
+        return _alerts_criterion(criterion, alerts)
     if isinstance(criterion, NoManualInterventionCriterion):
         return CriterionForecast(criterion, None, None, "not predicted: observed on a live run")
     raise TypeError(f"criterion={criterion!r} is not a known criterion type")
+
+
+def _alerts_criterion(criterion: AlertsCriterion, alerts: AlertPrediction | None) -> CriterionForecast:
+    """P(every named alert fires at or after the first fault's start), and how long until they all did."""
+    if alerts is None:
+        return CriterionForecast(criterion, None, None, "not predicted: the alert rules were not evaluated")
+    probability = alerts.probability(criterion.alerts)
+    if probability is None:
+        notes = (alerts.not_predicted(name) for name in criterion.alerts)
+        return CriterionForecast(criterion, None, None, "; ".join(n for n in notes if n))
+    note = (
+        "seconds from the first fault's start until every named alert fired "
+        f"(the rules evaluated every {alerts.evaluation:g} s by promtool)"
+    )
+    return CriterionForecast(criterion, alerts.time_to_all(criterion.alerts), probability, note)
 
 
 def describe_criterion(criterion: Criterion) -> str:

@@ -2,10 +2,13 @@
 
 `sim.forecast.Forecast` is the live forecast, holding every replication. What a run records, and
 what the analysis reads back, is its summary: the filled hypothesis blanks, each criterion's
-predicted estimate and probability, and the prediction's per-phase estimates, error and fallback
-shares and per-second bands. `ForecastSummary.to_dict` writes the JSON documented in sim/README.md
-("Forecast JSON"); `ForecastSummary.from_dict` reads it back, naming the field that is wrong when a
-file does not hold a forecast. `from_dict(d).to_dict() == d` for every forecast this version writes.
+predicted estimate and probability, the prediction's per-phase estimates, error and fallback
+shares and per-second bands, and, when the alert rules were evaluated on the replications
+(sim/promtool.py), each alert's odds of firing, first-fire time and firing duration; a forecast
+written without them reads back with none. `ForecastSummary.to_dict` writes the JSON documented in
+sim/README.md ("Forecast JSON"); `ForecastSummary.from_dict` reads it back, naming the field that is
+wrong when a file does not hold a forecast. `from_dict(d).to_dict() == d` for every forecast this
+version writes.
 """
 
 from __future__ import annotations
@@ -61,6 +64,32 @@ class CriterionSummary:
     phase: str | None = None
     op: str | None = None
     threshold: float | None = None
+
+
+@dataclass(frozen=True)
+class AlertSummary:
+    """What the prediction says of one alerting rule (sim.alerts): None where it predicts nothing."""
+
+    name: str
+    probability: float | None
+    """Share of replications in which it fired at or after the first fault's start."""
+    first_fire: Estimate | None
+    """Seconds from the first fault's start to its first firing evaluation."""
+    duration: Estimate | None
+    """Seconds it fired from the first fault's start to the end of the run (0 where it did not)."""
+    note: str = ""
+
+
+@dataclass(frozen=True)
+class AlertEvaluation:
+    """How the alert rules were evaluated on the replications (sim/promtool.py)."""
+
+    rules: str
+    """The rules file, as given."""
+    scrape_interval: float
+    evaluation_interval: float
+    since: float
+    """The first fault's start (s from the run's start): the alerts' times count from here."""
 
 
 @dataclass(frozen=True)
@@ -182,9 +211,15 @@ class ForecastSummary:
     blanks: tuple[BlankSummary, ...]
     criteria: tuple[CriterionSummary, ...]
     prediction: PredictionSummary
+    alerts: tuple[AlertSummary, ...] = ()
+    """Per alerting rule (empty: the rules were not evaluated)."""
+    alert_evaluation: AlertEvaluation | None = None
 
     def criterion(self, name: str) -> CriterionSummary | None:
         return next((c for c in self.criteria if c.name == name), None)
+
+    def alert(self, name: str) -> AlertSummary | None:
+        return next((a for a in self.alerts if a.name == name), None)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -196,6 +231,7 @@ class ForecastSummary:
                 "blanks": {b.name: _blank_dict(b) for b in self.blanks},
             },
             "criteria": [_criterion_dict(c, self.prediction.interval) for c in self.criteria],
+            **_alerts_dict(self.alerts, self.alert_evaluation),
             "prediction": self.prediction.to_dict(),
         }
 
@@ -222,6 +258,13 @@ class ForecastSummary:
                 for i, c in enumerate(r.get("criteria", list))
             ),
             prediction=PredictionSummary.from_dict(r.mapping("prediction"), f"{where}.prediction"),
+            alerts=tuple(
+                _alert(_Reader(a, f"{where}.alerts[{i}]"))
+                for i, a in enumerate(r.get("alerts", list) if "alerts" in r.data else [])
+            ),
+            alert_evaluation=None
+            if "alertEvaluation" not in r.data
+            else _evaluation(r.sub("alertEvaluation")),
         )
 
 
@@ -301,6 +344,27 @@ def _criterion(r: _Reader) -> CriterionSummary:
     )
 
 
+def _alert(r: _Reader) -> AlertSummary:
+    probability = r.optional("probability", float | int)
+    first, duration = r.data.get("firstFire"), r.data.get("duration")
+    return AlertSummary(
+        name=r.get("name", str),
+        probability=None if probability is None else float(probability),
+        first_fire=None if first is None else r.sub("firstFire").estimate(),
+        duration=None if duration is None else r.sub("duration").estimate(),
+        note=r.optional("note", str) or "",
+    )
+
+
+def _evaluation(r: _Reader) -> AlertEvaluation:
+    return AlertEvaluation(
+        rules=r.get("rules", str),
+        scrape_interval=r.number("scrapeInterval"),
+        evaluation_interval=r.number("evaluationInterval"),
+        since=r.number("since"),
+    )
+
+
 def _band(time: list[float], r: _Reader) -> Band:
     def column(key: str) -> np.ndarray:
         return np.array([math.nan if v is None else float(v) for v in r.get(key, list)], dtype=float)
@@ -343,4 +407,31 @@ def _criterion_dict(c: CriterionSummary, interval: tuple[float, float]) -> dict[
     data["interval"] = {"low": interval[0], "high": interval[1]}
     if c.note:
         data["note"] = c.note
+    return data
+
+
+def _alerts_dict(alerts: tuple[AlertSummary, ...], evaluation: AlertEvaluation | None) -> dict[str, Any]:
+    """The "alerts" and "alertEvaluation" keys; none when the rules were not evaluated."""
+    data: dict[str, Any] = {}
+    if alerts:
+        data["alerts"] = [_alert_dict(a) for a in alerts]
+    if evaluation is not None:
+        data["alertEvaluation"] = {
+            "rules": evaluation.rules,
+            "scrapeInterval": evaluation.scrape_interval,
+            "evaluationInterval": evaluation.evaluation_interval,
+            "since": evaluation.since,
+        }
+    return data
+
+
+def _alert_dict(a: AlertSummary) -> dict[str, Any]:
+    data: dict[str, Any] = {
+        "name": a.name,
+        "probability": a.probability,
+        "firstFire": a.first_fire.to_dict() if a.first_fire is not None else None,
+        "duration": a.duration.to_dict() if a.duration is not None else None,
+    }
+    if a.note:
+        data["note"] = a.note
     return data

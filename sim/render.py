@@ -10,6 +10,7 @@ from rich.table import Table
 
 from chaos.metrics import METRICS
 from sim.forecast import Forecast, describe_criterion, format_value
+from sim.forecast_summary import AlertSummary
 from sim.montecarlo import Estimate
 
 FORMATS = ("text", "json", "markdown")
@@ -75,6 +76,42 @@ def _phase_rows(forecast: Forecast) -> list[list[str]]:
     return rows
 
 
+def _seconds_text(e: Estimate | None) -> str:
+    if e is None or e.point is None:
+        return "-"
+    return f"{format_value(e.point, 's')} s [{format_value(e.low, 's')}, {format_value(e.high, 's')}]"
+
+
+def _alert_rows(forecast: Forecast) -> list[list[str]]:
+    """Per alerting rule: P(fires), first fire and firing time (from the first fault's start)."""
+    if forecast.alerts is None:
+        return []
+    n = len(forecast.prediction.replications)
+
+    def row(a: AlertSummary) -> list[str]:
+        if a.probability is None:
+            return [a.name, "-", a.note, ""]
+        first = _seconds_text(a.first_fire)
+        if a.first_fire is not None and 0 < a.first_fire.count < n:
+            first += f" ({a.first_fire.count}/{n} runs)"
+        return [a.name, _probability_text(a.probability), first, _seconds_text(a.duration)]
+
+    return [row(a) for a in forecast.alerts.summaries()]
+
+
+_ALERT_COLUMNS = ("alert", "P(fires)", "first fire after the fault", "firing for")
+
+
+def _alerts_caption(forecast: Forecast) -> str:
+    a = forecast.alerts
+    if a is None:
+        return ""
+    return (
+        f"{a.source} evaluated by promtool every {a.evaluation:g} s on the replications' series "
+        f"(scraped every {a.scrape:g} s); times from the first fault's start ({a.since:g} s)"
+    )
+
+
 def text(forecast: Forecast) -> str:
     buffer = StringIO()
     console = Console(file=buffer, width=110, highlight=False, force_terminal=False, color_system=None)
@@ -105,6 +142,13 @@ def text(forecast: Forecast) -> str:
     for row in _phase_rows(forecast):
         phases.add_row(*row)
     console.print(phases)
+    if forecast.alerts is not None:
+        alerts = Table(title="Alerts", title_justify="left", caption=_alerts_caption(forecast))
+        for column in _ALERT_COLUMNS:
+            alerts.add_column(column, no_wrap=column == "alert", overflow="fold")
+        for row in _alert_rows(forecast):
+            alerts.add_row(*row)
+        console.print(alerts)
     return buffer.getvalue()
 
 
@@ -143,4 +187,8 @@ def markdown(forecast: Forecast) -> str:
     header = "| metric | " + " | ".join(f"{ph.name} ({ph.duration:g} s)" for ph in p.phases) + " |"
     lines += ["", "## Per phase", "", header, "|---" * (len(p.phases) + 1) + "|"]
     lines += ["| " + " | ".join(row) + " |" for row in _phase_rows(forecast)]
+    if forecast.alerts is not None:
+        lines += ["", "## Alerts", "", _alerts_caption(forecast) + ".", ""]
+        lines += ["| " + " | ".join(_ALERT_COLUMNS) + " |", "|---" * len(_ALERT_COLUMNS) + "|"]
+        lines += ["| " + " | ".join(row) + " |" for row in _alert_rows(forecast)]
     return "\n".join(lines) + "\n"

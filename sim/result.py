@@ -21,6 +21,7 @@ from chaos.errors import SimulationError
 from chaos.recovery import recovery_time
 from chaos.system import ModelQuality, SystemProfile
 from sim import outcomes as oc
+from sim.exported import ExportedCounts, exported_counts
 from sim.scenario import Scenario
 from sim.timeline import Event
 from sim.trace import Trace
@@ -72,6 +73,8 @@ class Replication:
     breaker_trips: int
     recovery_time: float | None
     events: tuple[Event, ...]
+    exported: ExportedCounts | None = None
+    """What the pods' /metrics counted per second (for the alert rules; sim/exported.py)."""
 
     def phase(self, name: str) -> PhaseStats:
         for stats in self.phases:
@@ -251,4 +254,5 @@ def summarise(profile: SystemProfile, scenario: Scenario, trace: Trace) -> Repli
         breaker_trips=len(trips),
         recovery_time=recovered,
         events=trace.events,
+        exported=exported_counts(trace, horizon),
     )

@@ -17,7 +17,9 @@ from cli.sim import app
 from sim.from_spec import scenario_from_experiment
 from sim.montecarlo import predict
 
-EXPERIMENTS = Path(__file__).resolve().parents[2] / "experiments"
+ROOT = Path(__file__).resolve().parents[2]
+EXPERIMENTS = ROOT / "experiments"
+RULES = ROOT / "k8s" / "alert-rules.yaml"
 runner = CliRunner()
 
 
@@ -53,7 +55,20 @@ def _set_phase(text: str, phase: str, value: str) -> str:
 
 def _predict(spec: Path, *args: str) -> dict:  # type: ignore[type-arg]
     result = runner.invoke(
-        app, ["predict", str(spec), "--replications", "4", "--jobs", "1", "-f", "json", *args]
+        app,
+        [
+            "predict",
+            str(spec),
+            "--replications",
+            "4",
+            "--jobs",
+            "1",
+            "-f",
+            "json",
+            "--rules",
+            str(RULES),
+            *args,
+        ],
     )
     assert result.exit_code == 0, result.output
     return json.loads(result.output)
@@ -71,6 +86,10 @@ def test_network_latency_fills_every_blank(short: Path) -> None:
     # 500 ms delay against a 100 ms per-call timeout: every call fails, so the breaker must trip,
     # and quickly (5 failures at 20 requests/s per pod take well under two seconds).
     assert 0 < blanks["breaker_trip"]["value"] < 2
+    # ... and the breaker alert fires once it has been open for its `for: 10s`
+    breaker = {c["name"]: c for c in forecast["criteria"]}["breaker-open alert fires"]
+    assert breaker["probability"] == 1.0
+    assert 10 <= breaker["predicted"]["point"] <= 20
     # Each pod has read an entity in the 20 s baseline with probability 1 - exp(-rate x 20 s), its
     # rate being the pod's share of the load spread over the entities; the 40 s of chaos are well
     # inside the entries' 5 m lifetime, so that is the share of cached answers.
@@ -104,8 +123,17 @@ def test_pod_failure_predicts_each_criterion_with_a_probability(short: Path) -> 
     assert availability["probability"] == 0.0
     assert by_name["p95 below 300 ms"]["probability"] == 1.0  # the 7 pods left serve in ~50 ms
     assert by_name["pods back to desired within 2 m"]["probability"] == 1.0  # back in ~6 s
-    assert by_name["pods-unavailable alert fires"]["probability"] is None
-    assert "not predicted" in by_name["pods-unavailable alert fires"]["note"]
+
+    # 3 of 10 pods failed for the whole chaos phase: MLServicePodsUnavailable fires at once
+    fires = by_name["pods-unavailable alert fires"]
+    assert fires["probability"] == 1.0
+    assert fires["predicted"]["point"] <= 5  # seconds from the fault's start, evaluated every 5 s
+    alerts = {a["name"]: a for a in forecast["alerts"]}
+    assert alerts["MLServicePodsUnavailable"]["probability"] == 1.0
+    assert 40 <= alerts["MLServicePodsUnavailable"]["duration"]["point"] <= 60  # the 40 s of failure
+    assert alerts["MLServiceHighErrorRate"]["probability"] == 0.0
+    assert alerts["MLServicePredictionDistributionShift"]["probability"] is None
+    assert forecast["alertEvaluation"]["since"] == 20.0
     assert forecast["prediction"]["metrics"]["ready_pods_min"]["chaos"]["point"] == 7
 
 
@@ -120,17 +148,55 @@ def test_a_criterion_probability_is_the_share_of_replications_meeting_it(short: 
     assert availability["probability"] == 0.5
 
 
+def test_without_alerts_the_alert_criterion_is_not_predicted(short: Path) -> None:
+    forecast = _predict(short / "pod-failure.experiment.yaml", "--no-alerts")
+    fires = {c["name"]: c for c in forecast["criteria"]}["pods-unavailable alert fires"]
+    assert fires["probability"] is None
+    assert fires["note"] == "not predicted: the alert rules were not evaluated"
+    assert "alerts" not in forecast and "alertEvaluation" not in forecast
+
+
+def test_the_rules_default_to_k8s_and_promtool_must_be_there(
+    short: Path, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.chdir(ROOT)
+    spec = str(short / "pod-kill-50.experiment.yaml")
+    result = runner.invoke(app, ["predict", spec, "-r", "1", "--jobs", "1", "-f", "json"])
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.output)["alertEvaluation"]["rules"] == "k8s/alert-rules.yaml"
+    monkeypatch.setenv("PATH", str(tmp_path))
+    result = runner.invoke(app, ["predict", spec, "-r", "1", "--jobs", "1"])
+    assert result.exit_code == 1
+    assert result.output.startswith("PromtoolNotFoundError: promtool not found on PATH")
+    assert "Traceback" not in result.output
+
+
 def test_same_seed_same_output_and_markdown(short: Path, tmp_path: Path) -> None:
     spec = short / "pod-kill-50.experiment.yaml"
     assert _predict(spec, "--seed", "3") == _predict(spec, "--seed", "3")
     out = tmp_path / "out" / "prediction.md"
     result = runner.invoke(
-        app, ["predict", str(spec), "-r", "2", "--jobs", "1", "-f", "markdown", "--out", str(out)]
+        app,
+        [
+            "predict",
+            str(spec),
+            "-r",
+            "2",
+            "--jobs",
+            "1",
+            "-f",
+            "markdown",
+            "--out",
+            str(out),
+            "--rules",
+            str(RULES),
+        ],
     )
     assert result.exit_code == 0, result.output
     text = out.read_text()
     assert text.startswith("# Prediction: Kill 50 % of the pods")
     assert "| availability above 99 % |" in text
+    assert "## Alerts" in text and "| MLServicePodsUnavailable | 100% |" in text
 
 
 def test_bad_spec_is_one_line_and_exit_1(tmp_path: Path) -> None:
