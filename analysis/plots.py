@@ -1,5 +1,6 @@
 """The report's figures (matplotlib, Agg): per-second latency and availability with the phases
-shaded and the predicted 90 % band overlaid, ready pods, breakers open and alerts firing.
+shaded and the predicted 90 % band overlaid, ready pods and open breakers, alerts firing (one lane
+per alert, its series merged).
 
 Each function returns PNG bytes, so the HTML report embeds them and nothing is written beside it.
 """
@@ -20,13 +21,12 @@ from matplotlib.figure import Figure
 
 from analysis.observed import Observation
 from analysis.signals import AlertInterval
-from analysis.timeline import Moment
-from chaos.record import EventKind
+from chaos.record import Event, EventKind
 from sim.forecast_summary import ForecastSummary
 
 WIDTH, HEIGHT, DPI = 10.0, 3.2, 100
 PHASE_COLOURS = {"baseline": "#e8f0fe", "chaos": "#fde2e1", "recovery": "#e6f4ea"}
-OBSERVED, PREDICTED = "#1a73e8", "#e37400"
+OBSERVED, PREDICTED, BREAKER, ALERT = "#1a73e8", "#e37400", "#a142f4", "#d93025"
 
 
 def latency_figure(observation: Observation, forecast: ForecastSummary | None) -> bytes:
@@ -70,10 +70,10 @@ def availability_figure(observation: Observation, forecast: ForecastSummary | No
 def pods_figure(
     observation: Observation,
     forecast: ForecastSummary | None,
-    moments: Sequence[Moment],
-    alerts: Sequence[AlertInterval],
+    events: Sequence[Event],
     origin: float,
 ) -> bytes:
+    """Ready pods (observed, and the predicted band) and how many pods had their breaker open."""
     fig, ax = _figure()
     _phases(ax, observation)
     t = _time(observation)
@@ -87,20 +87,47 @@ def pods_figure(
     )
     if forecast is not None and "ready_pods" in forecast.prediction.series:
         _band(ax, forecast, "ready_pods", 1.0, "ready pods predicted (90 % band)")
-    opens = [m for m in moments if m.kind == EventKind.BREAKER_OPEN]
-    for m in opens:
-        ax.axvline(m.start - origin, color="#a142f4", lw=1, ls="--")
-    if opens:
-        ax.plot([], [], color="#a142f4", ls="--", label="breakers open")
-    top = ax.get_ylim()[1]
-    for i, a in enumerate(alerts):
-        start = a.start - origin
-        end = (a.end - origin) if a.end is not None else t[-1] if len(t) else start
-        ax.hlines(top * (0.97 - 0.05 * i), start, end, color="#d93025", lw=4)
-        ax.text(start, top * (0.99 - 0.05 * i), a.name, fontsize=7, color="#d93025")
+    times, counts = breakers_open(events, origin)
+    if len(times):
+        ax.step(times, counts, where="post", color=BREAKER, lw=1.2, label="pods with the breaker open")
     ax.set_ylabel("pods")
-    ax.set_title("Ready pods, breakers opening, alerts firing")
+    ax.set_ylim(bottom=0)
+    ax.set_title("Ready pods and open circuit breakers")
     return _png(fig, ax)
+
+
+def alerts_figure(observation: Observation, alerts: Sequence[AlertInterval], origin: float) -> bytes:
+    """One lane per alert name: when it was firing (its series merged)."""
+    names = sorted({a.name for a in alerts})
+    fig, ax = plt.subplots(figsize=(WIDTH, 0.6 + 0.35 * max(len(names), 1)), dpi=DPI)
+    _phases(ax, observation, labels=False)
+    end = float(len(observation.series.get("requests", [])))
+    for lane, name in enumerate(names):
+        spans = [
+            (a.start - origin, (a.end - origin if a.end is not None else end) - (a.start - origin))
+            for a in alerts
+            if a.name == name
+        ]
+        ax.broken_barh(spans, (lane - 0.35, 0.7), color=ALERT)
+    ax.set_yticks(range(len(names)), names, fontsize=8)
+    ax.set_ylim(-0.6, max(len(names), 1) - 0.4)
+    ax.set_title("Alerts firing" if names else "Alerts firing: none fired")
+    fig.tight_layout()
+    return _save(fig)
+
+
+def breakers_open(events: Sequence[Event], origin: float) -> tuple[np.ndarray, np.ndarray]:
+    """(times, pods with an open breaker from then on), from the breaker-open/-closed events."""
+    changes = sorted(
+        (e.time - origin, 1 if e.kind == EventKind.BREAKER_OPEN else -1)
+        for e in events
+        if e.kind in (EventKind.BREAKER_OPEN, EventKind.BREAKER_CLOSED)
+    )
+    if not changes:
+        return np.array([]), np.array([])
+    times = np.array([0.0] + [t for t, _ in changes])
+    counts = np.cumsum([0] + [d for _, d in changes])
+    return times, counts
 
 
 # -- helpers --------------------------------------------------------------------------------------
@@ -121,10 +148,11 @@ def _ms(values: Sequence[float | None]) -> np.ndarray:
     return _scaled(values, 1000.0)
 
 
-def _phases(ax: Axes, observation: Observation) -> None:
+def _phases(ax: Axes, observation: Observation, labels: bool = True) -> None:
     for p in observation.phases:
         ax.axvspan(p.start, p.end, color=PHASE_COLOURS.get(p.name, "#f1f3f4"), lw=0)
-        ax.text(p.start, 0.98, f" {p.name}", transform=ax.get_xaxis_transform(), va="top", fontsize=8)
+        if labels:
+            ax.text(p.start, 0.98, f" {p.name}", transform=ax.get_xaxis_transform(), va="top", fontsize=8)
     ax.set_xlabel("seconds from the start of the load")
 
 
@@ -137,9 +165,13 @@ def _band(ax: Axes, forecast: ForecastSummary, name: str, scale: float, label: s
 
 
 def _png(fig: Figure, ax: Axes) -> bytes:
-    ax.legend(loc="lower left", fontsize=8, framealpha=0.8)
+    ax.legend(loc="upper right", fontsize=8, framealpha=0.9)
     ax.grid(alpha=0.3)
     fig.tight_layout()
+    return _save(fig)
+
+
+def _save(fig: Figure) -> bytes:
     buffer = io.BytesIO()
     fig.savefig(buffer, format="png")
     plt.close(fig)

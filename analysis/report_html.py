@@ -12,7 +12,7 @@ from html import escape
 
 from analysis.analyse import Analysis
 from analysis.backlog import Item
-from analysis.plots import availability_figure, latency_figure, pods_figure
+from analysis.plots import alerts_figure, availability_figure, latency_figure, pods_figure
 from analysis.record import RunData
 from analysis.score import ScoreCard
 from analysis.score_render import headline
@@ -47,11 +47,11 @@ def render_html(data: RunData, analysis: Analysis, card: ScoreCard, items: list[
     observation = analysis.observation
     if observation is not None:
         origin = data.origin or 0.0
-        grouped = moments(list(data.events), e.system.service.replicas)
         figures = (
             ("latency", latency_figure(observation, data.forecast)),
             ("availability", availability_figure(observation, data.forecast)),
-            ("pods", pods_figure(observation, data.forecast, grouped, analysis.alerts, origin)),
+            ("pods", pods_figure(observation, data.forecast, data.events, origin)),
+            ("alerts", alerts_figure(observation, analysis.alerts, origin)),
         )
         parts.append("<h2>Over time</h2>")
         parts += [_image(name, png) for name, png in figures]

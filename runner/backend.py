@@ -50,7 +50,9 @@ def testbed_seams(
     if predict:
 
         def predictor(experiment: Experiment) -> ForecastSummary:
-            return predict_run(experiment, replications=replications, seed=seed, jobs=jobs)
+            return predict_run(
+                experiment, replications=replications, seed=seed, jobs=jobs, rules=testbed.rules_file
+            )
 
     prometheus = PrometheusApi(testbed.prometheus_url)
     try:

@@ -36,7 +36,7 @@ from testbed.haproxy import haproxy_config, server_states
 from testbed.http import ControlServer
 from testbed.prometheus import alert_names, load_rules, pod_targets, prometheus_config
 from testbed.replicaset import Pod, PodTemplate, ReplicaSet, Start
-from testbed.rundir import DAEMON, RunDir
+from testbed.rundir import DAEMON, RULES_FILE, RunDir
 from testbed.supervisor import PodMetrics, ProcessMetrics, Supervisor
 
 log = logging.getLogger(__name__)
@@ -315,7 +315,7 @@ class Daemon:
         if plan.rules_path is not None:
             rules = load_rules(plan.rules_path, plan.overrides.alert_for)
             self.rules = alert_names(rules)
-            rules_file = self.run_dir.file("alert-rules.yml")
+            rules_file = self.run_dir.file(RULES_FILE)
             rules_file.write_text(yaml.safe_dump(rules, sort_keys=False))
             rule_files.append(rules_file)
         config = self.run_dir.file("prometheus.yml")

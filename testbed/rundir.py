@@ -18,6 +18,8 @@ from testbed.config import Plan, write_json
 
 ENV_RUN_DIR = "CHAOSLAB_TESTBED_DIR"
 DAEMON = "daemon"
+RULES_FILE = "alert-rules.yml"
+"""The alert rules the testbed's Prometheus loaded (the rules file with any `for:` override)."""
 
 
 def default_run_dir() -> Path:

@@ -15,7 +15,7 @@ from runner.executors.base import Clock, PodState
 from runner.executors.local import LocalExecutor, NetworkFaultSpec, PodRef
 from testbed.client import TestbedClient
 from testbed.faults import Delay, Loss, NetworkFault
-from testbed.rundir import RunDir
+from testbed.rundir import RULES_FILE, RunDir
 
 
 class TestbedCluster:
@@ -81,6 +81,9 @@ class LocalTestbed:
         self.prometheus_url = client.urls.prometheus
         self.location = str(client.run_dir.path)
         self._desired = client.plan.profile().service.replicas
+        rules = client.run_dir.file(RULES_FILE)
+        self.rules_file: Path | None = rules if rules.is_file() else None
+        """The alert rules its Prometheus loaded (None: it runs without rules)."""
 
     @classmethod
     def open(cls, run_dir: RunDir | Path | None = None) -> LocalTestbed:

@@ -39,7 +39,7 @@ def test_a_recorded_run_is_reported_with_no_testbed(tmp_path: Path) -> None:
     assert score["confidence"] == report.card.confidence and score["resilience"] == report.card.resilience
     assert [m["metric"] for m in score["metrics"]] == ["availability", "availability", "recovery_time"]
     html = (folder / HTML).read_text()
-    assert html.startswith("<!DOCTYPE html>") and html.count('<img class="plot"') == 3
+    assert html.startswith("<!DOCTYPE html>") and html.count('<img class="plot"') == 4
     assert "http://" not in html and "https://" not in html  # self-contained
 
 
