@@ -7,11 +7,15 @@ interval's width and its interval score (analysis.stats), and a grade (analysis.
 metrics scored are the phased ones of chaos.metrics except `error_rate` (the complement of
 `availability`, which would count twice), plus `breaker_first_trip` and `recovery_time`.
 
+**Predicted alerts** are graded too (analysis.alert_score): fired or not and when, against the
+run's own ALERTS series.
+
 **Prediction confidence score** (0-100): the weighted mean of the grades' credit (Pass 1, Marginal
-0.5, Fail 0) times 100. The experiment's own claims weigh most: a metric that a success criterion or
-a hypothesis blank names is *critical* (weight 3, others 1), and a critical Fail caps the score at
-CRITICAL_CAP, below the marginal band, however well the rest was predicted (Kayenta's canary judge
-does the same with critical metrics). Bands: >= 95 pass, >= 75 marginal, below fail (Kayenta's
+0.5, Fail 0) over the metrics and the alerts, times 100. The experiment's own claims weigh most:
+a metric that a success criterion or a hypothesis blank names, or an alert a criterion expects, is
+*critical* (weight 3, others 1), and a critical Fail caps the score at CRITICAL_CAP, below the
+marginal band, however well the rest was predicted (Kayenta's canary judge does the same with
+critical metrics). Bands: >= 95 pass, >= 75 marginal, below fail (Kayenta's
 defaults for a canary score).
 
 **Resilience score** (0-100): the hypothesis' success criteria, equally weighted, each worth 0 when
@@ -27,25 +31,24 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 
+from analysis.alert_score import AlertScore, score_alerts
 from analysis.analyse import Analysis
 from analysis.observed import Observation, is_success
 from analysis.record import RunData
 from analysis.stats import DistributionComparison, compare_distributions, interval_score, relative_error
-from analysis.tolerances import TOLERANCES, Grade, grade
+from analysis.tolerances import CRITICAL_WEIGHT, TOLERANCES, WEIGHT, Grade, grade
 from analysis.verdict import CriterionResult
 from chaos.metrics import METRICS, PHASED_METRICS, PHASES
-from chaos.spec import Criterion, Experiment, PodsReadyCriterion, ThresholdCriterion
+from chaos.spec import AlertsCriterion, Criterion, Experiment, PodsReadyCriterion, ThresholdCriterion
 from sim.forecast_summary import ForecastSummary
 from sim.montecarlo import Estimate
 
 SCORED_PHASED = tuple(m for m in PHASED_METRICS if m != "error_rate")
 SCORED_RUN = ("breaker_first_trip", "recovery_time")
-CRITICAL_WEIGHT = 3.0
-WEIGHT = 1.0
 CRITICAL_CAP = 50.0
 PASS_AT = 95.0
 MARGINAL_AT = 75.0
@@ -115,11 +118,16 @@ class ScoreCard:
     criteria: tuple[CriterionScore, ...]
     distributions: dict[str, DistributionComparison] = field(default_factory=dict)
     predicted: bool = True
+    alerts: tuple[AlertScore, ...] = ()
+
+    @property
+    def graded(self) -> tuple[Graded, ...]:
+        return (*self.metrics, *self.alerts)
 
     @property
     def confidence(self) -> float | None:
         """The prediction confidence score (None: no prediction, or nothing to grade)."""
-        return confidence_score(self.metrics)
+        return confidence_score(self.graded)
 
     @property
     def confidence_grade(self) -> Grade | None:
@@ -137,16 +145,28 @@ class ScoreCard:
             "experiment": self.experiment,
             "confidence": self.confidence,
             "confidenceGrade": None if grade_ is None else str(grade_),
-            "capped": any(m.critical and m.grade == Grade.FAIL for m in self.metrics),
+            "capped": any(m.critical and m.grade == Grade.FAIL for m in self.graded),
             "resilience": self.resilience,
             "metrics": [m.to_dict() for m in self.metrics],
             "criteria": [c.to_dict() for c in self.criteria],
+            "alerts": [a.to_dict() for a in self.alerts],
             "latencyDistributions": {p: d.to_dict() for p, d in self.distributions.items()},
         }
 
 
 # -- the scores -----------------------------------------------------------------------------------
-def confidence_score(metrics: Sequence[MetricScore]) -> float | None:
+class Graded(Protocol):
+    """A graded prediction: a metric (MetricScore) or an alert (AlertScore)."""
+
+    @property
+    def grade(self) -> Grade: ...
+    @property
+    def critical(self) -> bool: ...
+    @property
+    def weight(self) -> float: ...
+
+
+def confidence_score(metrics: Sequence[Graded]) -> float | None:
     if not metrics:
         return None
     total = sum(m.weight for m in metrics)
@@ -171,14 +191,19 @@ def score_run(data: RunData, analysis: Analysis, run: str = "") -> ScoreCard:
     experiment, observation, forecast = data.experiment, analysis.observation, data.forecast
     metrics: tuple[MetricScore, ...] = ()
     distributions: dict[str, DistributionComparison] = {}
+    alerts: tuple[AlertScore, ...] = ()
     if forecast is not None and observation is not None:
         metrics = tuple(score_metrics(experiment, observation, forecast))
         distributions = _distributions(data, observation, forecast)
+        expected = {
+            a for c in experiment.success_criteria if isinstance(c, AlertsCriterion) for a in c.alerts
+        }
+        alerts = tuple(score_alerts(forecast.alerts, analysis.alerts, data.fault_start, data.end, expected))
     criteria = tuple(
         criterion_score(c, r)
         for c, r in zip(experiment.success_criteria, analysis.verdict.results, strict=True)
     )
-    return ScoreCard(run, experiment.name, metrics, criteria, distributions, forecast is not None)
+    return ScoreCard(run, experiment.name, metrics, criteria, distributions, forecast is not None, alerts)
 
 
 def critical_metrics(experiment: Experiment) -> set[tuple[str, str | None]]:

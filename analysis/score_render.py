@@ -6,6 +6,7 @@ import json
 from collections.abc import Sequence
 from typing import Any
 
+from analysis.alert_score import AlertScore
 from analysis.coverage import CoverageRow
 from analysis.score import CRITICAL_CAP, MARGINAL_AT, PASS_AT, MetricScore, ScoreCard
 from analysis.summary import fmt, fmt_interval
@@ -55,6 +56,10 @@ def score_card_lines(card: ScoreCard) -> list[str]:
         out += [_metric_row(m) for m in card.metrics]
     elif not card.predicted:
         out += ["", "No prediction was recorded for this run: nothing to score against."]
+    if card.alerts:
+        out += ["", "| alert | P(fires) predicted | fired | first fire predicted | observed | Brier | grade |"]
+        out.append("|---|---|---|---|---|---|---|")
+        out += [_alert_row(a) for a in card.alerts]
     if card.distributions:
         out += ["", "| latency distribution | requests | KS D | P(observed slower) | Wasserstein |"]
         out.append("|---|---|---|---|---|")
@@ -99,6 +104,16 @@ def _metric_row(m: MetricScore) -> str:
         f"| {m.metric}{' *' if m.critical else ''} | {m.phase or 'run'} | {observed} "
         f"| {fmt_interval(m.metric, p.point, p.low, p.high)} | {error} | {'yes' if m.inside else 'no'} "
         f"| {m.interval_score:.4g} | {m.grade} |"
+    )
+
+
+def _alert_row(a: AlertScore) -> str:
+    p = a.predicted_first
+    first = "-" if p is None or p.point is None else f"{p.point:.0f} s [{p.low:.0f}, {p.high:.0f}]"
+    observed = "-" if a.observed_first is None else f"{a.observed_first:.0f} s"
+    return (
+        f"| {a.name}{' *' if a.critical else ''} | {a.probability:.0%} | {'yes' if a.fired else 'no'} "
+        f"| {first} | {observed} | {a.brier:.2f} | {a.grade} |"
     )
 
 

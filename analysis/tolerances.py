@@ -60,6 +60,10 @@ class Tolerance:
         return f"{self.absolute:g} {unit}"
 
 
+CRITICAL_WEIGHT = 3.0
+"""What a critical prediction (one the experiment's criteria or blanks name) weighs in a score."""
+WEIGHT = 1.0
+
 TOLERANCES: dict[str, Tolerance] = {
     "availability": Tolerance(0.005),
     "error_rate": Tolerance(0.005),

@@ -15,6 +15,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from scipy import stats
 
+from analysis.alert_score import observed_firing, score_alerts
 from analysis.coverage import coverage
 from analysis.score import (
     CRITICAL_CAP,
@@ -27,10 +28,12 @@ from analysis.score import (
     metric_score,
     resilience_score,
 )
+from analysis.signals import AlertInterval
 from analysis.stats import compare_distributions, interval_score, sample_of_sketch
 from analysis.tolerances import TOLERANCES, Grade, Tolerance, grade
 from analysis.verdict import CriterionResult
 from chaos.spec import PodsReadyCriterion, ThresholdCriterion
+from sim.forecast_summary import AlertSummary
 from sim.montecarlo import Estimate
 from sim.result import SKETCH_LEVELS
 from tests.runner.runner_fakes import write_experiment
@@ -177,3 +180,42 @@ def test_coverage_counts_the_runs_inside_their_interval() -> None:
     assert row.mean_width == pytest.approx(0.02)
     assert row.mean_abs_error == pytest.approx((0.005 + 0 + 0.02 + 0.005) / 4)
     assert row.mean_interval_score == pytest.approx((0.02 * 4 + 20 * 0.01) / 4)
+
+
+# -- alerts ---------------------------------------------------------------------------------------
+def test_observed_firing_counts_from_the_fault_start_and_merges_series() -> None:
+    intervals = [
+        AlertInterval("A", 90.0, 130.0, {"pod": "p-0"}),  # firing before the fault began
+        AlertInterval("A", 120.0, 150.0, {"pod": "p-1"}),
+        AlertInterval("B", 160.0, None, {}),  # still firing at the end
+        AlertInterval("C", 50.0, 99.0, {}),  # over before the fault
+    ]
+    assert observed_firing(intervals, "A", since=100.0, end=200.0) == (0.0, 50.0)
+    assert observed_firing(intervals, "B", since=100.0, end=200.0) == (60.0, 40.0)
+    assert observed_firing(intervals, "C", since=100.0, end=200.0) == (None, 0.0)
+
+
+def test_alerts_are_graded_and_brier_scored() -> None:
+    intervals = [AlertInterval("Fired", 105.0, 160.0, {}), AlertInterval("Late", 190.0, None, {})]
+    predicted = [
+        AlertSummary("Fired", 1.0, Estimate(5.0, 0.0, 10.0, 10), None),
+        AlertSummary("Late", 0.9, Estimate(5.0, 0.0, 10.0, 10), None),  # fired 90 s, not ~5 s, in
+        AlertSummary("Quiet", 0.0, None, None),
+        AlertSummary("Missed", 0.95, Estimate(5.0, 0.0, 10.0, 10), None),
+        AlertSummary("Unsure", 0.6, Estimate(5.0, 0.0, 10.0, 10), None),
+        AlertSummary("NotPredicted", None, None, None, "no series for it"),
+    ]
+    scores = {a.name: a for a in score_alerts(predicted, intervals, 100.0, 200.0, {"Missed"})}
+    assert set(scores) == {"Fired", "Late", "Quiet", "Missed", "Unsure"}
+    assert (scores["Fired"].grade, scores["Fired"].observed_first, scores["Fired"].brier) == (
+        Grade.PASS,
+        5.0,
+        0.0,
+    )
+    assert scores["Late"].grade == Grade.FAIL and scores["Late"].observed_first == 90.0
+    assert scores["Quiet"].grade == Grade.PASS and scores["Quiet"].brier == 0.0
+    assert scores["Missed"].grade == Grade.FAIL and scores["Missed"].brier == pytest.approx(0.9025)
+    assert scores["Unsure"].grade == Grade.MARGINAL
+    # weights 1, 1, 1, 3 (Missed is critical), 1; credit 1, 0, 1, 0, 0.5
+    assert confidence_score(list(scores.values())) == pytest.approx(100 * 2.5 / 7)
+    assert score_alerts(predicted, intervals, None, 200.0, set()) == []  # no fault: nothing to score
