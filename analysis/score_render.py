@@ -57,7 +57,7 @@ def score_card_lines(card: ScoreCard) -> list[str]:
     elif not card.predicted:
         out += ["", "No prediction was recorded for this run: nothing to score against."]
     if card.alerts:
-        out += ["", "| alert | P(fires) predicted | fired | first fire predicted | observed | Brier | grade |"]
+        out += ["", "| alert | P(fires) | fired | first fire predicted | observed | Brier | grade |"]
         out.append("|---|---|---|---|---|---|---|")
         out += [_alert_row(a) for a in card.alerts]
     if card.distributions:
