@@ -56,7 +56,7 @@ def render_html(data: RunData, analysis: Analysis, card: ScoreCard, items: list[
         parts.append("<h2>Over time</h2>")
         parts += [_image(name, png) for name, png in figures]
         parts += ["<h2>Before, during, after</h2>", _phases(analysis)]
-    parts += ["<h2>Prediction score card</h2>", _metrics(card)]
+    parts += ["<h2>Prediction score card</h2>", _metrics(card), _alerts(card)]
     parts += ["<h2>Success criteria</h2>", _criteria(analysis)]
     parts += ["<h2>Issues and improvement backlog</h2>", _backlog(items)]
     parts += ["<h2>Timeline</h2>", _timeline(data)]
@@ -133,6 +133,19 @@ def _metrics(card: ScoreCard) -> str:
         "grade",
     ]
     return _table(head, rows, classes)
+
+
+def _alerts(card: ScoreCard) -> str:
+    if not card.alerts:
+        return ""
+    rows = []
+    for a in card.alerts:
+        p = a.predicted_first
+        first = "-" if p is None or p.point is None else f"{p.point:.0f} s"
+        observed = "-" if a.observed_first is None else f"{a.observed_first:.0f} s"
+        rows.append([a.name, f"{a.probability:.0%}", "yes" if a.fired else "no", first, observed, str(a.grade)])
+    head = ["alert", "P(fires)", "fired", "first fire predicted", "observed", "grade"]
+    return _table(head, rows, [str(a.grade) for a in card.alerts])
 
 
 def _criteria(analysis: Analysis) -> str:
