@@ -143,7 +143,9 @@ def _alerts(card: ScoreCard) -> str:
         p = a.predicted_first
         first = "-" if p is None or p.point is None else f"{p.point:.0f} s"
         observed = "-" if a.observed_first is None else f"{a.observed_first:.0f} s"
-        rows.append([a.name, f"{a.probability:.0%}", "yes" if a.fired else "no", first, observed, str(a.grade)])
+        rows.append(
+            [a.name, f"{a.probability:.0%}", "yes" if a.fired else "no", first, observed, str(a.grade)]
+        )
     head = ["alert", "P(fires)", "fired", "first fire predicted", "observed", "grade"]
     return _table(head, rows, [str(a.grade) for a in card.alerts])
 
