@@ -48,6 +48,8 @@ class ReferenceModel:
         self.service_time = Stream(sampler(profile.service.service_time, rng))
         self.store_time = Stream(sampler(profile.feature_store.latency, rng))
         self.uniform = Stream(uniforms(rng))
+        overhead = profile.request_overhead
+        self.overhead = None if overhead is None else Stream(sampler(overhead, rng.spawn(1)[0]))
         self.store = StoreFaults(scenario.store_faults, scenario.horizon, rng)
         self.follow, self.ttl, self.keep = cache_model(profile, self.load)
         draw_entity = entity_sampler(rng, max(1, self.load.entities))
@@ -89,7 +91,7 @@ class ReferenceModel:
                     return
                 sent = float(env.now)
                 started = [sent]  # the request's start, as the server sees it
-                request = env.process(self.request(sent, started))
+                request = env.process(self.answer(sent, started))
                 done = yield request | env.timeout(client_timeout)
                 code = cast(int, request.value) if request in done else oc.TIMEOUT
                 self._record(sent, started[0], float(env.now), code)
@@ -111,6 +113,13 @@ class ReferenceModel:
         codes.append(code)
 
     # -- one request -------------------------------------------------------------------------
+    def answer(self, sent: float, started: list[float]) -> Generator[simpy.Event, Any, int]:
+        """The request, then the request overhead on its way back to the client (when profiled)."""
+        code = yield from self.request(sent, started)
+        if self.overhead is not None:
+            yield self.env.timeout(self.overhead())
+        return code
+
     def request(self, sent: float, started: list[float]) -> Generator[simpy.Event, Any, int]:
         env, cluster = self.env, self.cluster
         assert cluster is not None
