@@ -122,6 +122,8 @@ def run_requests(
     if profile.request_overhead is not None:
         draw_overhead = sampler(profile.request_overhead, rng.spawn(1)[0])
         overhead_v, oi = draw_overhead(BLOCK), 0
+    served: list[float] | None = [] if overhead_on else None
+    record_served = served.append if served is not None else None
 
     # the pods' feature caches (sim/cache.py), when the load says how many entities it asks about:
     # per pod the times of its live reads since its container started; a lookup goes back a
@@ -381,7 +383,8 @@ def run_requests(
                     if end > nd:
                         end = nd
                         code = RESET
-        if overhead_on:
+        if record_served is not None:  # the pods' side of it: as it would end without the overhead
+            record_served(end if end - t <= client_timeout else t + client_timeout)
             end += overhead_v[oi]
             oi += 1
             if oi == BLOCK:
@@ -425,4 +428,4 @@ def run_requests(
 
     for breaker in breakers:
         breaker.settle(horizon)
-    return Trace.from_lists(send, begin, finish, codes, timeline, breaker_events)
+    return Trace.from_lists(send, begin, finish, codes, timeline, breaker_events, served)

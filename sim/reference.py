@@ -58,6 +58,9 @@ class ReferenceModel:
         self.pods = [_Pod(self, p) for p in range(n)]
         self.rotation, self.rr = list(range(n)), 0
         self.records: tuple[list[float], list[float], list[float], list[int]] = ([], [], [], [])
+        self.served: list[float] | None = None if overhead is None else []
+        """With a request overhead: when each attempt ended on the pods' side (cut at the client's
+        timeout, as the kernel's `Trace.served`)."""
         self.breaker_events: list[Event] = []
         self.cluster: Cluster | None = None
 
@@ -90,11 +93,13 @@ class ReferenceModel:
                 if env.now >= horizon:
                     return
                 sent = float(env.now)
-                started = [sent]  # the request's start, as the server sees it
+                started = [sent, math.inf]  # the request's start as the server sees it, its end there
                 request = env.process(self.answer(sent, started))
                 done = yield request | env.timeout(client_timeout)
                 code = cast(int, request.value) if request in done else oc.TIMEOUT
                 self._record(sent, started[0], float(env.now), code)
+                if self.served is not None:
+                    self.served.append(min(started[1], sent + client_timeout))
                 if code & oc.STATUS_MASK == oc.OK:
                     break
             if closed:
@@ -116,6 +121,7 @@ class ReferenceModel:
     def answer(self, sent: float, started: list[float]) -> Generator[simpy.Event, Any, int]:
         """The request, then the request overhead on its way back to the client (when profiled)."""
         code = yield from self.request(sent, started)
+        started[1] = float(self.env.now)
         if self.overhead is not None:
             yield self.env.timeout(self.overhead())
         return code
@@ -236,4 +242,4 @@ def simulate_reference(
     timeline = Timeline(events, cluster.replicas, horizon, tuple(offsets))
     send, begin, finish, codes = model.records
     breaker = [e for e in model.breaker_events if e.time < horizon]
-    return Trace.from_lists(send, begin, finish, codes, timeline, breaker)
+    return Trace.from_lists(send, begin, finish, codes, timeline, breaker, model.served)

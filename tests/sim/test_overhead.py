@@ -12,17 +12,30 @@ import pytest
 
 from chaos.calibration import Calibration, ParameterSet
 from chaos.system import Cache, Distribution, Load, load_system_profile
+from sim.exported import exported_counts
 from sim.montecarlo import predict, replication_profiles
 from sim.outcomes import OK, STATUS_MASK, TIMEOUT
 from sim.reference import simulate_reference
 from sim.replication import simulate
 from sim.result import summarise
 from sim.scenario import PodFault, StoreFault
+from sim.trace import Trace
 from sim.variates import sampler
 from tests.sim.builders import constant, profile, run_for, three_phases
 from tests.sim.test_reference import rows
 
 ROOT = Path(__file__).resolve().parents[2]
+
+
+def _served_rows(trace: Trace) -> list[tuple[float, float, float]]:
+    return sorted(
+        zip(
+            np.round(trace.send, 9).tolist(),
+            np.round(trace.start, 9).tolist(),
+            np.round(trace.pod_end, 9).tolist(),
+            strict=True,
+        )
+    )
 
 
 def test_both_models_agree_request_by_request_with_a_constant_overhead() -> None:
@@ -56,6 +69,9 @@ def test_both_models_agree_request_by_request_with_a_constant_overhead() -> None
     reference = simulate_reference(prof, scenario, np.random.default_rng(0), offsets)
     assert len(kernel) > 2000
     assert rows(kernel) == rows(reference)
+    # and when each attempt ended on the pods' side, which the pods' /metrics count
+    assert kernel.served is not None and reference.served is not None
+    assert _served_rows(kernel) == _served_rows(reference)
     timeouts = (kernel.code & STATUS_MASK) == TIMEOUT
     assert timeouts.sum() > 0  # the overhead did push answers past the client's timeout
 
@@ -101,10 +117,14 @@ def test_the_overhead_changes_only_what_the_client_sees() -> None:
     with_it = simulate(replace(system, request_overhead=overhead), scenario, np.random.default_rng(4))
     # its draws come from their own generator: the pods do exactly the same
     assert np.array_equal(with_it.send, without.send) and np.array_equal(with_it.start, without.start)
+    assert np.array_equal(with_it.pod_end, without.end)  # no client timeout cut anything here
     added = with_it.end - without.end
     assert added.min() > 0
     assert added.mean() == pytest.approx(0.005, rel=0.03)
     assert added.std() / added.mean() == pytest.approx(0.5, rel=0.05)
+    # what the pods' /metrics count (for the alert rules) does not see it
+    counted, plain = exported_counts(with_it, 30.0), exported_counts(without, 30.0)
+    assert np.array_equal(counted.duration, plain.duration) and np.array_equal(counted.success, plain.success)
 
 
 def test_the_clients_timeout_counts_the_overhead() -> None:
