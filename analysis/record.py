@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -23,6 +23,7 @@ from chaos.record import (
     LOAD_DIR,
     PODS,
     PREDICTION,
+    PROMETHEUS_DIR,
     RUN,
     SIGNALS,
     SPEC_DIR,
@@ -68,6 +69,9 @@ class RunData:
     chaos: tuple[ChaosWindow, ...] = ()
     notes: tuple[str, ...] = field(default_factory=tuple)
     """What could not be read back, when the record is incomplete."""
+    series: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
+    """The spec's `metrics` as Prometheus answered them (prometheus/<name>.json): name -> {name,
+    query, start, end, step, phases, result (or error)}."""
 
     @property
     def origin(self) -> float | None:
@@ -133,6 +137,7 @@ class RunData:
             forecast=forecast,
             chaos=chaos_windows(info),
             notes=tuple(notes),
+            series=read_series(path / PROMETHEUS_DIR),
         )
 
 
@@ -149,6 +154,19 @@ def chaos_windows(info: dict[str, Any]) -> tuple[ChaosWindow, ...]:
         )
         for c in info.get("chaos", [])
     )
+
+
+def read_series(folder: Path) -> dict[str, dict[str, Any]]:
+    """prometheus/*.json by the metric's name ({} when there is none)."""
+    if not folder.is_dir():
+        return {}
+    out: dict[str, dict[str, Any]] = {}
+    for file in sorted(folder.glob("*.json")):
+        data = _json(file)
+        if not isinstance(data, dict):
+            raise RunRecordReadError(f"{file}: expected a JSON object")
+        out[str(data.get("name", file.stem))] = data
+    return out
 
 
 def read_events(path: Path) -> list[Event]:
@@ -183,15 +201,17 @@ def _json(path: Path) -> Any:
 
 
 def _experiment(path: Path, info: dict[str, Any], notes: list[str]) -> Experiment:
-    """The experiment from the record's copy of its spec; the original file if the copy does not
-    load on its own (a spec that names its system profile or manifests by a path outside its folder)."""
+    """The experiment from the record's copy of its spec, with the record's copy of the system
+    profile the run used (`systemFile`: a `--profile` replaced the spec's own); the original files if
+    the copies do not load on their own (a spec that names its manifests by a path outside its folder)."""
     copy = info.get("specFile")
+    system = info.get("systemFile")
     if copy:
         try:
-            return load_experiment(path / str(copy))
+            return load_experiment(path / str(copy), path / str(system) if system else None)
         except ChaosLabError as exc:
             notes.append(f"the spec's copy {SPEC_DIR}/ does not load on its own ({exc}); read the original")
     source = info.get("experiment", {}).get("source")
     if not source:
         raise RunRecordReadError(f"{path / RUN}: names no experiment spec")
-    return load_experiment(Path(source))
+    return load_experiment(Path(source), path / str(system) if system else None)

@@ -42,3 +42,19 @@ def format_duration(seconds: float) -> str:
     if ms % 1000 == 0:
         return f"{ms // 1000}s"
     return f"{ms}ms"
+
+
+def precise_duration(seconds: float) -> str:
+    """A Go duration string that keeps microseconds: "31.214ms", "4s" (whole values stay short)."""
+    if seconds < 0 or seconds != seconds:
+        raise ValueError(f"seconds={seconds} must be >= 0")
+    us = round(seconds * 1e6)
+    if us % 1000 == 0:
+        return format_duration(us / 1e6)
+    text = f"{us / 1000:.3f}".rstrip("0").rstrip(".")
+    return f"{text}ms"
+
+
+def rounded_duration(seconds: float) -> float:
+    """`seconds` as a profile file keeps it (precise_duration read back): to the microsecond."""
+    return parse_duration(precise_duration(seconds))

@@ -182,16 +182,19 @@ def is_experiment_file(path: Path) -> bool:
     return path.name.endswith(".experiment.yaml")
 
 
-def load_experiment(path: Path) -> Experiment:
-    """Read and validate an experiment spec with its system profile and manifests."""
+def load_experiment(path: Path, system: Path | None = None) -> Experiment:
+    """Read and validate an experiment spec with its system profile and manifests; `system`, when
+    given, replaces the profile the spec names (`--profile`: a calibrated profile, validated alike)."""
     problems: list[Problem] = []
-    experiment = parse_experiment(read_document(path), path, problems)
+    experiment = parse_experiment(read_document(path), path, problems, system)
     if problems or experiment is None:
         raise InvalidSpecError(problems)
     return experiment
 
 
-def parse_experiment(data: object, path: Path, problems: list[Problem]) -> Experiment | None:
+def parse_experiment(
+    data: object, path: Path, problems: list[Problem], system_file: Path | None = None
+) -> Experiment | None:
     file = str(path)
     doc = Fields(data, file, "", problems)
     doc.text("apiVersion", choices=(API_VERSION,))
@@ -202,8 +205,11 @@ def parse_experiment(data: object, path: Path, problems: list[Problem]) -> Exper
     meta.finish()
     spec = doc.section("spec")
 
-    system_file = spec.text("system", default="system.yaml")
-    system = _load_referenced(path, system_file, spec, "system", load_system_profile)
+    named = spec.text("system", default="system.yaml")
+    if system_file is None:
+        system = _load_referenced(path, named, spec, "system", load_system_profile)
+    else:
+        system = _load_profile(system_file, problems)
     hypothesis = _hypothesis(spec.section("hypothesis"))
     scope = _scope(spec.section("scope"))
     chaos = tuple(_chaos_steps(spec, path))
@@ -238,6 +244,15 @@ def parse_experiment(data: object, path: Path, problems: list[Problem]) -> Exper
         metrics=metrics,
         rollback=rollback,
     )
+
+
+def _load_profile(path: Path, problems: list[Problem]) -> SystemProfile | None:
+    """A system profile given instead of the spec's own; its problems become the spec's."""
+    try:
+        return load_system_profile(path)
+    except InvalidSpecError as exc:
+        problems.extend(exc.problems)
+        return None
 
 
 def _load_referenced(spec_path: Path, ref: str, f: Fields, key: str, loader: Callable[[Path], T]) -> T | None:

@@ -6,34 +6,19 @@ calibration refines it. Field names follow Kubernetes conventions (camelCase, Go
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
+from chaos.calibration import Calibration, ParameterSet, parse_calibration
+from chaos.distributions import DISTRIBUTIONS as DISTRIBUTIONS
+from chaos.distributions import Distribution as Distribution
+from chaos.distributions import parse_distribution as parse_distribution
 from chaos.documents import read_document
 from chaos.errors import InvalidSpecError, Problem
 from chaos.fields import Fields
 
 API_VERSION = "chaoslab.dev/v1alpha1"
-DISTRIBUTIONS = ("constant", "exponential", "lognormal", "gamma")
 ARRIVALS = ("closed", "poisson")
-
-
-@dataclass(frozen=True)
-class Distribution:
-    """A positive random duration by family, mean (seconds) and coefficient of variation."""
-
-    kind: str = "lognormal"
-    mean: float = 0.03
-    cv: float = 0.3
-
-    def __post_init__(self) -> None:
-        if self.kind not in DISTRIBUTIONS:
-            raise ValueError(f"kind={self.kind!r} must be one of {DISTRIBUTIONS}")
-        if self.mean < 0 or not math.isfinite(self.mean):
-            raise ValueError(f"mean={self.mean} must be >= 0")
-        if self.cv < 0:
-            raise ValueError(f"cv={self.cv} must be >= 0")
 
 
 @dataclass(frozen=True)
@@ -59,7 +44,7 @@ class Service:
     replicas: int = 10
     concurrency: int = 2
     max_queue: int = 64
-    service_time: Distribution = Distribution("lognormal", 0.03, 0.3)
+    service_time: Distribution = field(default_factory=lambda: Distribution("lognormal", 0.03, 0.3))
     request_timeout: float = 1.0
 
 
@@ -77,7 +62,7 @@ class Lifecycle:
 class FeatureStore:
     name: str = "feature-store"
     labels: dict[str, str] = field(default_factory=lambda: {"app": "feature-store"})
-    latency: Distribution = Distribution("lognormal", 0.003, 0.5)
+    latency: Distribution = field(default_factory=lambda: Distribution("lognormal", 0.003, 0.5))
     timeout: float = 0.1
 
 
@@ -154,10 +139,30 @@ class SystemProfile:
     model_quality: ModelQuality = field(default_factory=ModelQuality)
     client: Client = field(default_factory=Client)
     load: Load = field(default_factory=Load)
+    request_overhead: Distribution | None = None
+    """Time spent outside the pod on every answer (HTTP, the load balancer, the client's own
+    process): the simulator adds one draw to each attempt's latency as the client sees it, and the
+    client's timeout counts it. None (the default): nothing is added."""
+    calibration: Calibration | None = None
+    """Where calibrated values came from, and the bootstrap parameter sets (chaos/calibration.py)."""
     source: str = ""
 
     def with_load(self, load: Load) -> SystemProfile:
         return replace(self, load=load)
+
+    @property
+    def parameter_sets(self) -> tuple[ParameterSet, ...]:
+        """The calibration's bootstrap parameter sets (none for an uncalibrated profile)."""
+        return self.calibration.parameter_sets if self.calibration is not None else ()
+
+    def with_parameters(self, parameters: ParameterSet) -> SystemProfile:
+        """This profile with one parameter set's service time, store latency and request overhead."""
+        return replace(
+            self,
+            service=replace(self.service, service_time=parameters.service_time),
+            feature_store=replace(self.feature_store, latency=parameters.store_latency),
+            request_overhead=parameters.request_overhead,
+        )
 
 
 def load_system_profile(path: Path) -> SystemProfile:
@@ -189,21 +194,15 @@ def parse_system_profile(data: object, file: str, problems: list[Problem]) -> Sy
         model_quality=_model_quality(spec.section("modelQuality", required=False)),
         client=_client(spec.section("client")),
         load=parse_load(spec.section("load")),
+        request_overhead=(
+            parse_distribution(spec.section("requestOverhead")) if spec.has("requestOverhead") else None
+        ),
+        calibration=parse_calibration(spec.section("calibration")) if spec.has("calibration") else None,
         source=file,
     )
     spec.finish()
     doc.finish()
     return profile
-
-
-def parse_distribution(f: Fields) -> Distribution:
-    kind = f.text("distribution", default="lognormal", choices=DISTRIBUTIONS)
-    mean = f.duration("mean")
-    cv = f.number("cv", default=0.0, minimum=0.0, maximum=10.0)
-    f.finish()
-    if kind not in DISTRIBUTIONS:
-        kind = "constant"
-    return Distribution(kind, mean, cv)
 
 
 def _service(f: Fields) -> Service:

@@ -67,13 +67,21 @@ def run(
     jobs: Annotated[
         int | None, typer.Option(min=1, help="Simulator processes (default: one per CPU).")
     ] = None,
+    profile: Annotated[
+        Path | None,
+        typer.Option(
+            "--profile",
+            help="A system profile (e.g. from `sim calibrate`) instead of the one the spec names: "
+            "the prediction and the checks use it, and the record keeps a copy.",
+        ),
+    ] = None,
     verbose: Annotated[bool, typer.Option("--verbose", "-v")] = False,
 ) -> None:
     """Run an experiment on the testbed: predict, load, inject, observe, recover, judge, record.
 
     Exit status: 0 every criterion passed, 3 a criterion failed, 1 refused/aborted/error, 130 interrupted."""
     configure_logging(verbose)
-    code = run_command(spec, run_dir, runs, dry_run, predict, replications, seed, jobs, console)
+    code = run_command(spec, run_dir, runs, dry_run, predict, replications, seed, jobs, console, profile)
     if code:
         raise typer.Exit(code)
 

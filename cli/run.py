@@ -115,9 +115,10 @@ def run_command(
     seed: int,
     jobs: int | None,
     console: Console,
+    profile: Path | None = None,
 ) -> int:
-    """What `chaoslab run` does; returns the exit status."""
-    experiment = load_experiment(spec)
+    """What `chaoslab run` does (`profile` replaces the spec's system profile); returns the exit status."""
+    experiment = load_experiment(spec, profile)
     with open_testbed(run_dir) as testbed, testbed_seams(testbed, seed, predict, replications, jobs) as seams:
         display = RunDisplay(console)
         runner = Runner(

@@ -66,6 +66,7 @@ def collect_outcome(
         signals=signals,
         forecast=state.forecast,
         chaos=chaos_windows(info),
+        series=series,
     )
     analysis = analyse(data)
     status = analysis.status(state.status)
@@ -180,6 +181,7 @@ def run_info(experiment: Experiment, state: RunState, options: RunOptions) -> di
     return {
         "experiment": {"name": experiment.name, "title": experiment.title, "source": str(experiment.source)},
         "specFile": state.record.spec_file,
+        "systemFile": state.record.system_file,
         "status": None if state.status is None else str(state.status),
         "reason": state.reason,
         "origin": origin,

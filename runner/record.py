@@ -62,6 +62,8 @@ class RunRecord:
         self.path = path
         self.spec_file = ""
         """The experiment spec's copy, relative to the record (run.json's `specFile`)."""
+        self.system_file = ""
+        """The system profile's copy, relative to the record (run.json's `systemFile`)."""
 
     @classmethod
     def create(cls, root: Path, experiment: Experiment, when: float) -> RunRecord:
@@ -79,7 +81,9 @@ class RunRecord:
             else:
                 raise RunRecordError(f"{root}: too many runs named {base}")
             record = cls(path)
-            record.spec_file = record.copy_spec(experiment).get(str(experiment.source), "")
+            copies = record.copy_spec(experiment)
+            record.spec_file = copies.get(str(experiment.source), "")
+            record.system_file = copies.get(experiment.system.source, "")
         except OSError as exc:
             raise RunRecordError(f"{root}: cannot create the run directory ({exc.strerror})") from exc
         return record

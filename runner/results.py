@@ -86,6 +86,11 @@ class DryRun:
         if self.leftovers is not None:
             pending = ", ".join(c.key for c in self.leftovers.pending) or "nothing pending"
             out.append(f"a crashed run left a marker ({self.leftovers.record_dir}): would recover {pending}")
+        c = e.system.calibration
+        calibrated = (
+            f" (calibrated on {c.run or 'a run'}, {len(c.parameter_sets)} parameter sets)" if c else ""
+        )
+        out.append(f"system profile: {e.system.source}{calibrated}")
         out.append(
             f"load: {e.load.rps:g} rps from {e.load.users} users ({e.load.arrival}); phases "
             + ", ".join(f"{name} {end - start:g} s" for name, (start, end) in e.phases.bounds().items())

@@ -14,6 +14,7 @@ import math
 
 import numpy as np
 
+from chaos.distributions import weibull_scale, weibull_shape
 from chaos.system import Distribution
 from service.errors import Overloaded
 
@@ -99,6 +100,9 @@ class ServiceTime:
         elif kind == "gamma" and not self._constant:
             self._shape = 1.0 / (cv * cv)
             self._scale = mean * cv * cv
+        elif kind == "weibull" and not self._constant:
+            self._shape = weibull_shape(cv)
+            self._scale = weibull_scale(mean, self._shape)
         self._drawn: list[float] = []
 
     def sample(self) -> float:
@@ -115,4 +119,6 @@ class ServiceTime:
             return self._rng.exponential(d.mean, n)
         if d.kind == "lognormal":
             return self._rng.lognormal(self._mu, self._sigma, n)
+        if d.kind == "weibull":
+            return self._scale * self._rng.weibull(self._shape, n)
         return self._rng.gamma(self._shape, self._scale, n)

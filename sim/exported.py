@@ -6,7 +6,8 @@ for an answered prediction served through a fallback, `mlservice_fallbacks_total
 bin the requests a pod answered by the second the answer left (`end`), not the second they were
 sent: successes, 503 overload and 504 timeouts. Requests no pod answered (refused, reset, no pod in
 rotation) are not counted, as the pods never saw them or never answered. The duration is the
-request's latency (the simulator has no network time between client and pod).
+request's latency at the pods: a profile's request overhead (time outside the pods, added to what
+the client sees) is in neither the duration nor the second, which are the trace's `pod_end`.
 """
 
 from __future__ import annotations
@@ -48,14 +49,16 @@ def exported_counts(trace: Trace, horizon: float) -> ExportedCounts:
     size = math.ceil(horizon)
     status = oc.status(trace.code)
     answered = (status == oc.OK) | np.isin(status, ANSWERED_ERRORS)
-    second = trace.end.astype(np.int64)
+    pod_end = trace.pod_end
+    second = pod_end.astype(np.int64)
     keep = answered & (second < size)
     second, status, code = second[keep], status[keep], trace.code[keep]
     ok = status == oc.OK
     features, model = oc.features(code), oc.model(code)
     degraded = ok & ((features == oc.CACHE) | np.isin(model, list(oc.FALLBACK_REASONS)))
     width = len(REQUEST_DURATION_BUCKETS) + 1
-    bucket = np.searchsorted(np.asarray(REQUEST_DURATION_BUCKETS), trace.latency[keep], side="left")
+    latency = (pod_end - trace.send)[keep]
+    bucket = np.searchsorted(np.asarray(REQUEST_DURATION_BUCKETS), latency, side="left")
     duration = np.bincount(second * width + bucket, minlength=size * width).reshape(size, width)
     return ExportedCounts(
         success=np.bincount(second[ok], minlength=size).astype(np.int32),

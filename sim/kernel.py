@@ -22,8 +22,11 @@ One attempt:
    chaos (primary model only): an exception or a hang (cut at `modelDeadline`, after the service
    time) hands over to the fallback model; a wrong prediction is still a success; a call slower
    than `slowCallDuration` (>=) counts as failed for the breaker;
-6. the client gives up after its own timeout ("timeout") and retries errors up to `retries` times
-   at once; closed-loop users then wait for their pacing period (Locust `constant_pacing`).
+6. the answer (any outcome, errors included) reaches the client `requestOverhead` later when the
+   profile has one (one draw per attempt, from its own generator spawned from the replication's, so
+   the other draws are the same with or without it); the client gives up after its own timeout
+   ("timeout"), the overhead included, and retries errors up to `retries` times at once;
+   closed-loop users then wait for their pacing period (Locust `constant_pacing`).
 
 As in service/predictor.py, the service time is spent on every admitted request (whichever model
 answers); the fallback model's own work is negligible.
@@ -115,6 +118,12 @@ def run_requests(
     si = fi = ui = 0
     store = StoreFaults(scenario.store_faults, horizon, rng)
     store_on, store_lo, store_hi = bool(store), store.start, store.end
+    overhead_on = profile.request_overhead is not None
+    if profile.request_overhead is not None:
+        draw_overhead = sampler(profile.request_overhead, rng.spawn(1)[0])
+        overhead_v, oi = draw_overhead(BLOCK), 0
+    served: list[float] | None = [] if overhead_on else None
+    record_served = served.append if served is not None else None
 
     # the pods' feature caches (sim/cache.py), when the load says how many entities it asks about:
     # per pod the times of its live reads since its container started; a lookup goes back a
@@ -374,6 +383,12 @@ def run_requests(
                     if end > nd:
                         end = nd
                         code = RESET
+        if record_served is not None:  # the pods' side of it: as it would end without the overhead
+            record_served(end if end - t <= client_timeout else t + client_timeout)
+            end += overhead_v[oi]
+            oi += 1
+            if oi == BLOCK:
+                overhead_v, oi = draw_overhead(BLOCK), 0
         if end - t > client_timeout:
             end = t + client_timeout
             code = TIMEOUT
@@ -413,4 +428,4 @@ def run_requests(
 
     for breaker in breakers:
         breaker.settle(horizon)
-    return Trace.from_lists(send, begin, finish, codes, timeline, breaker_events)
+    return Trace.from_lists(send, begin, finish, codes, timeline, breaker_events, served)

@@ -4,7 +4,9 @@ Replication i draws from the i-th child of `numpy.random.SeedSequence(seed).spaw
 numbers depend on the seed only, never on how many processes ran them. Every metric gets a point
 estimate (the mean over replications; for latency quantiles the median of the per-replication
 quantiles) and a 90 % prediction interval: the 5th to 95th percentile of the per-replication values
-(numpy's linear interpolation). Undefined per-replication values (the breaker never tripped, no
+(numpy's linear interpolation). A calibrated profile carries bootstrap parameter sets
+(`SystemProfile.parameter_sets`); replication i then runs with set i mod n, so the interval holds the
+parameters' uncertainty too. Undefined per-replication values (the breaker never tripped, no
 successful request) are left out; `Estimate.count` says how many replications had a value.
 The JSON form (`Prediction.to_dict`) is documented in sim/README.md.
 """
@@ -164,6 +166,14 @@ def _workers(jobs: int | None, replications: int) -> int:
     return min(jobs, replications)
 
 
+def replication_profiles(profile: SystemProfile, replications: int) -> list[SystemProfile]:
+    """The profile each replication runs: parameter set i mod n of a calibrated profile, else itself."""
+    sets = profile.parameter_sets
+    if not sets:
+        return [profile] * replications
+    return [profile.with_parameters(sets[i % len(sets)]) for i in range(replications)]
+
+
 def predict(
     profile: SystemProfile,
     scenario: Scenario,
@@ -177,17 +187,18 @@ def predict(
     if replications < 1:
         raise SimulationError(f"replications={replications} must be >= 1")
     seeds = np.random.SeedSequence(seed).spawn(replications)
+    profiles = replication_profiles(profile, replications)
     workers = _workers(jobs, replications)
     results: list[Replication | None] = [None] * replications
     if workers == 1:
         for i, child in enumerate(seeds):
-            results[i] = run_replication(profile, scenario, child)
+            results[i] = run_replication(profiles[i], scenario, child)
             if progress is not None:
                 progress(i + 1, replications)
     else:
         with ProcessPoolExecutor(max_workers=workers) as pool:
             futures = {
-                pool.submit(run_replication, profile, scenario, child): i for i, child in enumerate(seeds)
+                pool.submit(run_replication, profiles[i], scenario, child): i for i, child in enumerate(seeds)
             }
             for done, future in enumerate(as_completed(futures), start=1):
                 results[futures[future]] = future.result()

@@ -48,6 +48,8 @@ class ReferenceModel:
         self.service_time = Stream(sampler(profile.service.service_time, rng))
         self.store_time = Stream(sampler(profile.feature_store.latency, rng))
         self.uniform = Stream(uniforms(rng))
+        overhead = profile.request_overhead
+        self.overhead = None if overhead is None else Stream(sampler(overhead, rng.spawn(1)[0]))
         self.store = StoreFaults(scenario.store_faults, scenario.horizon, rng)
         self.follow, self.ttl, self.keep = cache_model(profile, self.load)
         draw_entity = entity_sampler(rng, max(1, self.load.entities))
@@ -56,6 +58,9 @@ class ReferenceModel:
         self.pods = [_Pod(self, p) for p in range(n)]
         self.rotation, self.rr = list(range(n)), 0
         self.records: tuple[list[float], list[float], list[float], list[int]] = ([], [], [], [])
+        self.served: list[float] | None = None if overhead is None else []
+        """With a request overhead: when each attempt ended on the pods' side (cut at the client's
+        timeout, as the kernel's `Trace.served`)."""
         self.breaker_events: list[Event] = []
         self.cluster: Cluster | None = None
 
@@ -88,11 +93,13 @@ class ReferenceModel:
                 if env.now >= horizon:
                     return
                 sent = float(env.now)
-                started = [sent]  # the request's start, as the server sees it
-                request = env.process(self.request(sent, started))
+                started = [sent, math.inf]  # the request's start as the server sees it, its end there
+                request = env.process(self.answer(sent, started))
                 done = yield request | env.timeout(client_timeout)
                 code = cast(int, request.value) if request in done else oc.TIMEOUT
                 self._record(sent, started[0], float(env.now), code)
+                if self.served is not None:
+                    self.served.append(min(started[1], sent + client_timeout))
                 if code & oc.STATUS_MASK == oc.OK:
                     break
             if closed:
@@ -111,6 +118,14 @@ class ReferenceModel:
         codes.append(code)
 
     # -- one request -------------------------------------------------------------------------
+    def answer(self, sent: float, started: list[float]) -> Generator[simpy.Event, Any, int]:
+        """The request, then the request overhead on its way back to the client (when profiled)."""
+        code = yield from self.request(sent, started)
+        started[1] = float(self.env.now)
+        if self.overhead is not None:
+            yield self.env.timeout(self.overhead())
+        return code
+
     def request(self, sent: float, started: list[float]) -> Generator[simpy.Event, Any, int]:
         env, cluster = self.env, self.cluster
         assert cluster is not None
@@ -227,4 +242,4 @@ def simulate_reference(
     timeline = Timeline(events, cluster.replicas, horizon, tuple(offsets))
     send, begin, finish, codes = model.records
     breaker = [e for e in model.breaker_events if e.time < horizon]
-    return Trace.from_lists(send, begin, finish, codes, timeline, breaker)
+    return Trace.from_lists(send, begin, finish, codes, timeline, breaker, model.served)

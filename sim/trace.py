@@ -15,7 +15,9 @@ class Trace:
     """Parallel arrays, one entry per attempt in the order the model processed them.
 
     send: when the client sent it; start: when a pod slot took it (= end if it never got one);
-    end: when the client had its answer or gave up; code: `sim.outcomes` packed outcome.
+    end: when the client had its answer or gave up; code: `sim.outcomes` packed outcome;
+    served: with a request overhead in the profile, when the attempt ended on the pods' side (its end
+    without the overhead, cut at the client's timeout as `end` is); None without one (then `end`).
     """
 
     send: np.ndarray
@@ -24,11 +26,14 @@ class Trace:
     code: np.ndarray
     timeline: Timeline
     breaker_events: tuple[Event, ...] = ()
+    served: np.ndarray | None = None
 
     def __post_init__(self) -> None:
         n = len(self.send)
         if not len(self.start) == len(self.end) == len(self.code) == n:
             raise ValueError("send, start, end and code must have one entry per request")
+        if self.served is not None and len(self.served) != n:
+            raise ValueError("served must have one entry per request")
 
     @classmethod
     def from_lists(
@@ -39,6 +44,7 @@ class Trace:
         code: list[int],
         timeline: Timeline,
         breaker_events: list[Event],
+        served: list[float] | None = None,
     ) -> Trace:
         return cls(
             np.asarray(send, dtype=float),
@@ -47,6 +53,7 @@ class Trace:
             np.asarray(code, dtype=np.int64),
             timeline,
             tuple(sorted(breaker_events, key=lambda e: (e.time, e.pod or 0))),
+            None if served is None else np.asarray(served, dtype=float),
         )
 
     def __len__(self) -> int:
@@ -56,6 +63,11 @@ class Trace:
     def latency(self) -> np.ndarray:
         latency: np.ndarray = self.end - self.send
         return latency
+
+    @property
+    def pod_end(self) -> np.ndarray:
+        """When each attempt ended on the pods' side: `served`, or `end` without a request overhead."""
+        return self.end if self.served is None else self.served
 
     @property
     def wait(self) -> np.ndarray:

@@ -7,7 +7,8 @@ variation (cv = standard deviation / mean):
 - constant: always `mean` (also any family with cv = 0 or mean = 0);
 - exponential: scale `mean` (cv is 1 by definition, the given cv is ignored);
 - lognormal: sigma^2 = ln(1 + cv^2), mu = ln(mean) - sigma^2 / 2;
-- gamma: shape 1 / cv^2, scale mean * cv^2.
+- gamma: shape 1 / cv^2, scale mean * cv^2;
+- weibull: the shape k whose cv is `cv` (chaos.distributions.weibull_shape), scale mean / G(1 + 1/k).
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from collections.abc import Callable
 
 import numpy as np
 
+from chaos.distributions import weibull_scale, weibull_shape
 from chaos.system import Distribution
 
 Sampler = Callable[[int], list[float]]
@@ -26,7 +28,7 @@ BLOCK = 4096
 def sampler(dist: Distribution, rng: np.random.Generator) -> Sampler:
     """A function returning `n` independent draws of `dist` as a list of floats."""
     mean, cv = float(dist.mean), float(dist.cv)
-    if dist.kind == "constant" or mean == 0 or (cv == 0 and dist.kind != "exponential"):
+    if dist.is_constant:
         return lambda n: [mean] * n
     if dist.kind == "exponential":
         return lambda n: rng.exponential(mean, n).tolist()
@@ -37,6 +39,10 @@ def sampler(dist: Distribution, rng: np.random.Generator) -> Sampler:
     if dist.kind == "gamma":
         shape, scale = 1.0 / (cv * cv), mean * cv * cv
         return lambda n: rng.gamma(shape, scale, n).tolist()
+    if dist.kind == "weibull":
+        k = weibull_shape(cv)
+        lam = weibull_scale(mean, k)
+        return lambda n: (lam * rng.weibull(k, n)).tolist()
     raise ValueError(f"kind={dist.kind!r} is not a known distribution")
 
 

@@ -77,6 +77,14 @@ def test_service_time_draws_have_the_profiles_mean_and_cv(kind: str) -> None:
     assert draws.std() / draws.mean() == pytest.approx(cv, rel=0.05)
 
 
+def test_weibull_service_time_draws_have_the_profiles_mean_and_cv() -> None:
+    sampler = ServiceTime(Distribution("weibull", 0.03, 0.3), np.random.default_rng(5))
+    draws = np.array([sampler.sample() for _ in range(20_000)])
+    assert draws.min() > 0
+    assert draws.mean() == pytest.approx(0.03, rel=0.03)
+    assert draws.std() / draws.mean() == pytest.approx(0.3, rel=0.05)
+
+
 def test_constant_and_zero_service_times() -> None:
     rng = np.random.default_rng(1)
     assert ServiceTime(Distribution("constant", 0.02, 0.0), rng).sample() == 0.02
