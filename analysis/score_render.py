@@ -15,18 +15,29 @@ from chaos.record import finite
 FORMATS = ("text", "json", "markdown")
 
 
-def render_scores(cards: Sequence[ScoreCard], rows: Sequence[CoverageRow], fmt_: str) -> str:
+def render_scores(
+    cards: Sequence[ScoreCard],
+    rows: Sequence[CoverageRow],
+    fmt_: str,
+    hindcast_rows: Sequence[CoverageRow] = (),
+) -> str:
+    """Score cards, then the coverage over the runs (a-priori, and the hindcasts' when given)."""
+    several = len(rows) > 0 and max(r.runs for r in rows) > 1
     if fmt_ == "json":
         data: dict[str, Any] = {"runs": [c.to_dict() for c in cards]}
-        if len(cards) > 1:
+        if several:
             data["coverage"] = [r.to_dict() for r in rows]
+        if hindcast_rows:
+            data["hindcastCoverage"] = [r.to_dict() for r in hindcast_rows]
         return json.dumps(finite(data), indent=2, allow_nan=False) + "\n"
     lines: list[str] = []
     for card in cards:
         lines += score_card_lines(card)
         lines.append("")
-    if len(cards) > 1:
+    if several:
         lines += coverage_lines(rows)
+    if hindcast_rows and max(r.runs for r in hindcast_rows) > 1:
+        lines += ["", *coverage_lines(hindcast_rows, "Calibration of the hindcasts over the runs")]
     text = "\n".join(lines).rstrip() + "\n"
     return text if fmt_ == "markdown" else _plain(text)
 
@@ -76,8 +87,10 @@ def score_card_lines(card: ScoreCard) -> list[str]:
     return out
 
 
-def coverage_lines(rows: Sequence[CoverageRow]) -> list[str]:
-    out = ["## Calibration of the predictor over the runs", ""]
+def coverage_lines(
+    rows: Sequence[CoverageRow], title: str = "Calibration of the predictor over the runs"
+) -> list[str]:
+    out = [f"## {title}", ""]
     out.append(
         "| metric | phase | runs | inside 90 % PI | mean width | mean abs error | mean rel error | passes |"
     )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Annotated
 
@@ -105,12 +106,20 @@ def score(
         list[Path], typer.Argument(help="Run records (runs/<experiment>-<time>/) or folders of them.")
     ],
     fmt: Annotated[str, typer.Option("--format", "-f", help=f"One of {', '.join(FORMATS)}.")] = "text",
+    hindcast: Annotated[
+        bool,
+        typer.Option(help="Also re-predict each run from its own calibrated baseline and score that."),
+    ] = False,
+    jobs: Annotated[
+        int | None, typer.Option(min=1, help="Processes for the hindcast (default: one per CPU).")
+    ] = None,
 ) -> None:
     """Score each run's prediction (per metric: error, interval, grade; confidence and resilience
     scores) and, over several runs, the predictor's interval coverage. Needs no testbed."""
     if fmt not in FORMATS:
         raise typer.BadParameter(f"--format={fmt!r} must be one of {', '.join(FORMATS)}")
-    console.print(score_text(runs, fmt), end="", markup=False, highlight=False, soft_wrap=True)
+    text = score_text(runs, fmt, hindcast, jobs or os.cpu_count() or 1)
+    console.print(text, end="", markup=False, highlight=False, soft_wrap=True)
 
 
 @app.command()

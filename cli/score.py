@@ -7,6 +7,7 @@ from pathlib import Path
 
 from analysis.analyse import analyse
 from analysis.coverage import coverage
+from analysis.hindcast import hindcast
 from analysis.record import RunData, RunRecordReadError
 from analysis.score import ScoreCard, score_run
 from analysis.score_render import render_scores
@@ -29,14 +30,20 @@ def run_dirs(paths: list[Path]) -> list[Path]:
     return found
 
 
-def score_cards(paths: list[Path]) -> list[ScoreCard]:
-    cards = []
+def score_cards(paths: list[Path], with_hindcast: bool = False, jobs: int = 1) -> list[tuple[ScoreCard, ...]]:
+    """Per run: its score card, and with `with_hindcast` the hindcast's after it."""
+    out: list[tuple[ScoreCard, ...]] = []
     for folder in run_dirs(paths):
         data = RunData.load(folder)
-        cards.append(score_run(data, analyse(data), folder.name))
-    return cards
+        analysis = analyse(data)
+        card = score_run(data, analysis, folder.name)
+        out.append((card, hindcast(data, analysis, folder.name, jobs=jobs)) if with_hindcast else (card,))
+    return out
 
 
-def score_text(paths: list[Path], fmt: str) -> str:
-    cards = score_cards(paths)
-    return render_scores(cards, coverage(cards), fmt)
+def score_text(paths: list[Path], fmt: str, with_hindcast: bool = False, jobs: int = 1) -> str:
+    runs = score_cards(paths, with_hindcast, jobs)
+    cards = [c for run in runs for c in run]
+    rows = coverage([run[0] for run in runs])
+    hind = coverage([run[1] for run in runs]) if with_hindcast else []
+    return render_scores(cards, rows, fmt, hind)

@@ -1,0 +1,40 @@
+"""The hindcast: a run's chaos re-predicted from its own calibrated baseline, and scored.
+
+If the prediction from the a-priori profile was off but the hindcast is right, the model is right
+and its parameters were wrong (calibrate before the next run); if the hindcast is off as well, the
+model misses something the run showed. The baseline is calibrated (analysis.calibration), the whole
+experiment predicted again from the calibrated profile with the simulator, and that forecast scored
+against the same observations (analysis.score) as the run's own prediction was.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+from analysis.analyse import Analysis
+from analysis.calibration import RESAMPLES, calibrate
+from analysis.record import RunData
+from analysis.score import ScoreCard, score_run
+from sim.forecast import forecast
+from sim.from_spec import scenario_from_experiment
+from sim.montecarlo import predict
+
+REPLICATIONS = 10
+
+
+def hindcast(
+    data: RunData,
+    analysis: Analysis,
+    run: str = "",
+    replications: int = REPLICATIONS,
+    seed: int = 0,
+    jobs: int = 1,
+    resamples: int = RESAMPLES,
+) -> ScoreCard:
+    """The score card of the run's chaos predicted from its calibrated baseline."""
+    calibrated = calibrate(data, resamples=resamples, seed=seed, jobs=jobs).profile
+    experiment = replace(data.experiment, system=calibrated)
+    scenario = scenario_from_experiment(experiment)
+    prediction = predict(calibrated, scenario, replications=replications, seed=seed, jobs=jobs)
+    summary = forecast(experiment, prediction).summary()
+    return score_run(replace(data, forecast=summary), analysis, f"{run} (hindcast)".strip())
