@@ -63,7 +63,7 @@ from sim.outcomes import (
     WRONG,
 )
 from sim.scenario import Scenario
-from sim.store import LOST, StoreFaults
+from sim.store import LOST, Connections, StoreFaults
 from sim.timeline import LB_IN, POD_DOWN, POD_UP, Event, Timeline
 from sim.trace import Trace
 from sim.variates import BLOCK, sampler, uniforms
@@ -118,6 +118,7 @@ def run_requests(
     si = fi = ui = 0
     store = StoreFaults(scenario.store_faults, horizon, rng)
     store_on, store_lo, store_hi = bool(store), store.start, store.end
+    conns = Connections(n)
     overhead_on = profile.request_overhead is not None
     if profile.request_overhead is not None:
         draw_overhead = sampler(profile.request_overhead, rng.spawn(1)[0])
@@ -249,6 +250,7 @@ def run_requests(
                 open_until[p] = 0.0
                 slots[p] = [0.0] * c
                 queues[p].clear()
+                conns.reset(p)  # a new container connects when it needs to
                 del reads[p][:]  # the cache lives in the container's memory
                 k = down_index[p] = down_index[p] + 1
                 next_down[p] = downs[p][k] if k < len(downs[p]) else INF
@@ -316,10 +318,13 @@ def run_requests(
                         fi += 1
                         if fi == BLOCK:
                             store_v, fi = draw_store(BLOCK), 0
-                        if store_on and store_lo <= start < store_hi:
-                            d = store.call_time(start, d)
-                            if d == LOST:
-                                d = store_timeout
+                        if store_on:
+                            idle = conns.take(p, start)
+                            if store_lo <= start < store_hi:
+                                d = store.call_time(start, d, idle is None)
+                                if d == LOST:
+                                    d = store_timeout
+                            conns.release(p, idle, start + min(d, store_timeout), d >= store_timeout)
                         if d >= store_timeout:
                             d = store_timeout
                             live = False

@@ -21,7 +21,7 @@ from sim import outcomes as oc
 from sim.breaker import REJECT, TRIAL, CircuitBreaker
 from sim.cache import cache_model, entity_sampler
 from sim.scenario import Scenario
-from sim.store import LOST, StoreFaults
+from sim.store import LOST, Connections, StoreFaults
 from sim.timeline import Cluster, Event, Timeline, probe_offsets
 from sim.trace import Trace
 from sim.variates import Stream, sampler, uniforms
@@ -31,6 +31,7 @@ class _Pod:
     """One pod process: its slots (FCFS queue included), its breaker, the requests it holds."""
 
     def __init__(self, model: ReferenceModel, index: int) -> None:
+        self.index = index
         self.slots = simpy.Resource(model.env, capacity=model.profile.service.concurrency)
         self.breaker = CircuitBreaker(model.profile.breaker, lambda now, state: model.log(now, state, index))
         self.requests: set[simpy.Process] = set()
@@ -51,6 +52,7 @@ class ReferenceModel:
         overhead = profile.request_overhead
         self.overhead = None if overhead is None else Stream(sampler(overhead, rng.spawn(1)[0]))
         self.store = StoreFaults(scenario.store_faults, scenario.horizon, rng)
+        self.connections = Connections(profile.service.replicas)
         self.follow, self.ttl, self.keep = cache_model(profile, self.load)
         draw_entity = entity_sampler(rng, max(1, self.load.entities))
         self.entity = Stream(lambda k: [float(e) for e in draw_entity(k)])
@@ -72,6 +74,7 @@ class ReferenceModel:
         if kind == "pod-down":
             old = self.pods[pod]
             self.pods[pod] = _Pod(self, pod)
+            self.connections.reset(pod)  # a new container connects when it needs to
             for request in list(old.requests):
                 if request.is_alive:
                     request.interrupt("pod down")
@@ -176,9 +179,12 @@ class ReferenceModel:
                 timeout = profile.feature_store.timeout
                 d = self.store_time()
                 if self.store:
-                    d = self.store.call_time(start, d)
-                    if d == LOST:
-                        d = timeout
+                    idle = self.connections.take(pod.index, start)
+                    if self.store.start <= start < self.store.end:
+                        d = self.store.call_time(start, d, idle is None)
+                        if d == LOST:
+                            d = timeout
+                    self.connections.release(pod.index, idle, start + min(d, timeout), d >= timeout)
                 failed = d >= timeout
                 d = min(d, timeout)
                 calling = True

@@ -75,7 +75,10 @@ def test_both_models_agree_statistically_on_a_chaos_scenario() -> None:
         25.0,
         15.0,
         pod_faults=(PodFault("pod-failure", 15.0, 12.0, "fixed-percent", "30"),),
-        store_faults=(StoreFault("delay", 20.0, 15.0, latency=0.09, jitter=0.02, correlation=0.25),),
+        store_faults=(
+            StoreFault("delay", 20.0, 15.0, latency=0.09, jitter=0.02, correlation=0.25),
+            StoreFault("loss", 35.0, 5.0, loss=0.3),  # timeouts close connections: both follow them
+        ),
     )
     metrics = [
         ("availability", "chaos"),
