@@ -46,6 +46,7 @@ and as calibrated, against the observed.
 from __future__ import annotations
 
 import copy
+import math
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field, replace
 from typing import Any
@@ -61,6 +62,7 @@ from analysis.record import RunData
 from chaos.calibration import Calibration, FitQuality, Quantiles
 from chaos.durations import precise_duration, rounded_duration
 from chaos.system import SystemProfile
+from load import MAX_SPAWN_RATE
 from sim.replication import simulate
 
 RESAMPLES = 20
@@ -68,6 +70,8 @@ BLOCK = 10.0
 REPLICATIONS = 2
 """Simulated baselines per evaluation (fit) and per quality check."""
 MIN_LOOKUPS = 30
+MIN_PACING_SPAN = 20.0
+"""Seconds of baseline after the users started that the pacing lateness is measured over, at least."""
 
 
 @dataclass(frozen=True)
@@ -103,6 +107,25 @@ def hit_rate(data: RunData) -> tuple[float, float, float, int] | None:
     hits = sum(1 for r in lookups if r.feature_source == "cache")
     interval = wilson_interval(hits, len(lookups)) if len(lookups) >= MIN_LOOKUPS else None
     return None if interval is None else (hits / len(lookups), *interval, len(lookups))
+
+
+def fit_pacing_lateness(data: RunData) -> float | None:
+    """How much later than paced the closed-loop users started each request over the baseline:
+    users / observed rate - users / planned rate, from the requests sent after the users were all
+    started (None for open arrivals or too short a baseline)."""
+    load = data.experiment.system.load
+    origin = data.origin
+    if load.arrival != "closed" or origin is None:
+        return None
+    start = math.ceil(load.users / min(load.rps, MAX_SPAWN_RATE)) + 1.0  # every user started
+    end = float(data.experiment.phases.baseline)
+    if end - start < MIN_PACING_SPAN:
+        return None
+    sent = sum(1 for r in data.records if start <= r.time - origin < end)
+    if not sent:
+        return None
+    lateness = load.users * (end - start) / sent - load.users / load.rps
+    return max(0.0, round(lateness, 5))
 
 
 def calibrate(
@@ -143,6 +166,9 @@ def calibrate(
         profile = replace(profile, cache=replace(profile.cache, hit_rate=round(rate[0], 4)))
     else:
         notes.append(f"the record has fewer than {MIN_LOOKUPS} fallback lookups: cache.hitRate kept")
+    lateness = fit_pacing_lateness(data)
+    if lateness is not None:
+        profile = replace(profile, load=replace(profile.load, pacing_lateness=lateness))
     startup = fit_startup(data, original, np.random.default_rng(np.random.SeedSequence([seed, 3])))
     if startup is not None:
         startup_time = rounded_duration(startup.value)
@@ -191,6 +217,8 @@ def calibrated_document(original: dict[str, Any], result: CalibrationResult) -> 
         spec.setdefault("cache", {})["hitRate"] = p.cache.hit_rate
     if result.startup is not None:
         spec.setdefault("lifecycle", {})["startupTime"] = precise_duration(p.lifecycle.startup_time)
+    if p.load.pacing_lateness:
+        spec.setdefault("load", {})["pacingLateness"] = precise_duration(p.load.pacing_lateness)
     spec["calibration"] = result.calibration.to_document()
     return doc
 
@@ -246,6 +274,15 @@ def report(result: CalibrationResult) -> list[str]:
                 f"{original.cache.hit_rate:g}",
                 f"{rate:.3f} ({lookups} lookups)",
                 f"{low:.3f} - {high:.3f}",
+            )
+        )
+    if p.load.pacing_lateness != original.load.pacing_lateness:
+        rows.append(
+            (
+                "pacing lateness per request",
+                _ms(original.load.pacing_lateness),
+                _ms(p.load.pacing_lateness),
+                "",
             )
         )
     if result.startup is not None:

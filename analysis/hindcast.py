@@ -33,7 +33,8 @@ def hindcast(
 ) -> ScoreCard:
     """The score card of the run's chaos predicted from its calibrated baseline."""
     calibrated = calibrate(data, resamples=resamples, seed=seed, jobs=jobs).profile
-    experiment = replace(data.experiment, system=calibrated)
+    load = replace(data.experiment.load, pacing_lateness=calibrated.load.pacing_lateness)
+    experiment = replace(data.experiment, system=calibrated, load=load)
     scenario = scenario_from_experiment(experiment)
     prediction = predict(calibrated, scenario, replications=replications, seed=seed, jobs=jobs)
     summary = forecast(experiment, prediction).summary()

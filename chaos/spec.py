@@ -216,6 +216,8 @@ def parse_experiment(
     load = parse_load(spec.section("load")) if spec.has("load") else (system.load if system else Load())
     if not load.entities and system is not None:  # what the load asks about is the system's, unless stated
         load = replace(load, entities=system.load.entities)
+    if not load.pacing_lateness and system is not None:  # so is how its load generator keeps pace
+        load = replace(load, pacing_lateness=system.load.pacing_lateness)
     phases = _phases(spec.section("phases"))
     criteria = tuple(_criteria(spec))
     aborts = tuple(_aborts(spec))

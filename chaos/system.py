@@ -124,6 +124,10 @@ class Load:
     entities: int = 0
     """Distinct entities the load asks about, each as likely; 0: not stated (the simulator then uses
     `cache.hitRate` instead of following each pod's cache)."""
+    pacing_lateness: float = 0.0
+    """Seconds a closed-loop user starts each request later than its pacing asks (the load
+    generator's timer and scheduling lag, which adds up: each period counts from the last start);
+    0: exact pacing. `sim calibrate` measures it from a baseline's request rate."""
 
 
 @dataclass(frozen=True)
@@ -315,6 +319,7 @@ def parse_load(f: Fields) -> Load:
         users=f.integer("users", minimum=1),
         arrival=f.text("arrival", default="closed", choices=ARRIVALS),
         entities=f.integer("entities", default=0, minimum=0),
+        pacing_lateness=f.duration("pacingLateness", default=0.0),
     )
     f.finish()
     return load

@@ -5,7 +5,8 @@ Locust takes every module here whose name does not start with `_` as a locustfil
 is what the runner and the analysis need, importable without Locust (importing Locust patches the
 standard library with gevent, so nothing here imports it):
 
-- the plan: `LoadPlan`, `Phase`, `PlanError`, `plan_of_experiment` (from an experiment spec);
+- the plan: `LoadPlan`, `Phase`, `PlanError`, `plan_of_experiment` (from an experiment spec),
+  `MAX_SPAWN_RATE` (users Locust is asked to start per second, at most);
 - the per-request record: `Record`, `RecordTail` (new records while a run goes on),
   `read_records`, `read_run_marker` and the file names `PART_GLOB`, `RUN_MARKER`, `FLUSH_INTERVAL`.
 
@@ -16,7 +17,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from load._plan import LoadPlan, Phase, PlanError, plan_of_experiment
+from load._plan import MAX_SPAWN_RATE, LoadPlan, Phase, PlanError, plan_of_experiment
 from load._records import (
     FLUSH_INTERVAL,
     PART_GLOB,
@@ -33,6 +34,7 @@ LOCUSTFILES = Path(__file__).resolve().parent
 __all__ = [
     "FLUSH_INTERVAL",
     "LOCUSTFILES",
+    "MAX_SPAWN_RATE",
     "PART_GLOB",
     "RUN_MARKER",
     "LoadPlan",

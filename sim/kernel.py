@@ -176,6 +176,7 @@ def run_requests(
     #   (one per user at most, `backlog` counts the rest).
     users = load.users
     period = users / load.rps
+    lateness = load.pacing_lateness  # closed: each start this much later than its pacing asks
     closed = load.arrival == "closed"
     schedule = [u * period / users for u in range(users)]  # closed: each user's iteration start
     tries = [0] * users
@@ -424,6 +425,7 @@ def run_requests(
         nt = schedule[uid] + period
         if nt < end:
             nt = end
+        nt += lateness
         schedule[uid] = nt
         if nt >= due[-1]:
             due.append(nt)

@@ -106,7 +106,7 @@ class ReferenceModel:
                 if code & oc.STATUS_MASK == oc.OK:
                     break
             if closed:
-                schedule = max(schedule + period, float(env.now))
+                schedule = max(schedule + period, float(env.now)) + self.load.pacing_lateness
                 wake = schedule
             else:
                 schedule += float(self.rng.exponential(period))

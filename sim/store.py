@@ -11,11 +11,11 @@ call that times out closes its connection (its reply may still come: the connect
 step), so the next call may have to connect first. Under a loss fault the handshake is lost like
 any segment and retried after `SYN_RTO`, doubling, as TCP does, which the call's timeout rarely
 outlasts. So failures come in runs: one timeout makes the next call likelier to fail, and a
-breaker counting consecutive failures trips far sooner than independent losses would make it. A call
-connects afresh only when every connection the pod opened has
-been closed by a timeout or is busy (the pool reuses any idle connection left), and a fresh call
-that gets through adds its connection to the pool. The pool is followed from the run's start, so it holds as many connections as calls
-overlapped before the fault, as the real client's does.
+breaker counting consecutive failures trips far sooner than independent losses would make it. A
+call connects afresh only when every connection the pod opened has been closed by a timeout or is
+busy (the pool reuses any idle connection left), and a fresh call that gets through adds its
+connection to the pool. The pool is followed from the run's start, so it holds as many connections
+as calls overlapped before the fault, as the real client's does.
 """
 
 from __future__ import annotations

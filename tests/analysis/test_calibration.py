@@ -18,7 +18,14 @@ import pytest
 import yaml
 
 from analysis.baseline import Baseline, CalibrationInputError, histogram_quantile
-from analysis.calibration import CalibrationResult, calibrate, calibrated_document, hit_rate, report
+from analysis.calibration import (
+    CalibrationResult,
+    calibrate,
+    calibrated_document,
+    fit_pacing_lateness,
+    hit_rate,
+    report,
+)
 from analysis.readiness_fit import fit_startup
 from analysis.record import ChaosWindow
 from chaos.record import Event, EventKind
@@ -183,3 +190,15 @@ def test_start_up_time_from_pods_coming_back_after_a_pod_failure() -> None:
     assert fit.value == pytest.approx(4.5)
     assert fit.low <= fit.value <= fit.high
     assert fit_startup(data, profile, np.random.default_rng(0)) is None
+
+
+def test_the_pacing_lateness_is_read_off_the_baseline_rate() -> None:
+    experiment = seed_experiment(60.0)
+    late = replace(experiment, load=replace(experiment.load, pacing_lateness=0.0016))
+    data = replace(synthetic_run(experiment.system, late), experiment=experiment)
+    # 40 users paced at 0.2 s, each start 1.6 ms late: 198.4 requests per second, not 200
+    assert fit_pacing_lateness(data) == pytest.approx(0.0016, abs=0.0001)
+    assert (
+        fit_pacing_lateness(replace(synthetic_run(experiment.system, experiment), experiment=experiment))
+        == 0.0
+    )

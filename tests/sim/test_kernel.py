@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 import pytest
 
 from chaos.system import SystemProfile
 from sim import outcomes as oc
+from sim.reference import simulate_reference
 from sim.replication import simulate
 from sim.scenario import PodFault, Scenario
 from sim.trace import Trace
-from tests.sim.builders import profile, run_for
+from tests.sim.builders import constant, profile, run_for
 
 
 def run(prof: SystemProfile, scenario: Scenario, offset: float = 0.5, seed: int = 0) -> Trace:
@@ -28,6 +31,18 @@ def test_closed_users_send_on_their_pacing_period() -> None:
     assert tr.send.tolist() == [0.0, 0.25, 0.5, 0.75, 1.0, 1.25, 1.5, 1.75]
     assert np.allclose(tr.latency, 0.05)
     assert (tr.code == 0).all()
+
+
+def test_pacing_lateness_delays_every_next_start_and_adds_up() -> None:
+    # period 0.5 s, each start 0.1 s later than paced, counted from the last start (Locust's pacing)
+    prof = profile(users=1, rps=2.0)
+    late = replace(prof, load=replace(prof.load, pacing_lateness=0.1))
+    tr = run(late, run_for(2.0))
+    assert np.allclose(tr.send, [0.0, 0.6, 1.2, 1.8])
+    slow = replace(late, service=replace(late.service, service_time=constant(0.7)))
+    assert np.allclose(run(slow, run_for(3.0)).send, [0.0, 0.8, 1.6, 2.4])  # after a slow answer too
+    reference = simulate_reference(late, run_for(2.0), np.random.default_rng(0), [0.5] * 3)
+    assert np.allclose(reference.send, [0.0, 0.6, 1.2, 1.8])
 
 
 def test_a_slow_answer_delays_the_users_next_request() -> None:
