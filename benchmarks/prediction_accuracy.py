@@ -4,7 +4,8 @@ For the two seed experiments and a grid around them (5 and 10 pods; 30 % and 50 
 200 ms and 500 ms store delay; a pod kill; partial packet loss on the store; a load near the pods'
 capacity), each case starts a testbed from its own profile, runs the experiment with short phases
 under the runner (the simulator predicts it first, from the a-priori profile), and scores the
-prediction against the run (analysis.score). It prints per case the availability error
+prediction against the run (analysis.score); then it calibrates the profile on the run's own
+baseline, predicts again and scores that too (analysis.hindcast). It prints per case the availability error
 (percentage points), the p95 relative error, the breaker-trip error, the recovery-time relative
 error, whether each observed value fell inside its 90 % interval and the interval's width; then
 totals against the targets:
@@ -38,6 +39,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from analysis.analyse import analyse  # noqa: E402
+from analysis.hindcast import hindcast  # noqa: E402
 from analysis.record import RunData  # noqa: E402
 from analysis.score import MetricScore, ScoreCard, score_run  # noqa: E402
 from chaos.spec import load_experiment  # noqa: E402
@@ -131,7 +133,7 @@ def write_case(case: Case, folder: Path) -> Path:
     return path
 
 
-def run_case(case: Case, folder: Path) -> tuple[ScoreCard, float]:
+def run_case(case: Case, folder: Path) -> tuple[ScoreCard, ScoreCard, float]:
     spec = write_case(case, folder)
     experiment = load_experiment(spec)
     run_dir = RunDir(folder / "testbed")
@@ -147,7 +149,10 @@ def run_case(case: Case, folder: Path) -> tuple[ScoreCard, float]:
     finally:
         lifecycle.stop(run_dir)
     data = RunData.load(result.record_dir)
-    return score_run(data, analyse(data), result.record_dir.name), time.monotonic() - began
+    analysis = analyse(data)
+    card = score_run(data, analysis, result.record_dir.name)
+    calibrated = hindcast(data, analysis, result.record_dir.name, replications=REPLICATIONS, jobs=2)
+    return card, calibrated, time.monotonic() - began
 
 
 # -- figures ------------------------------------------------------------------------------------
@@ -176,7 +181,7 @@ def cell(m: MetricScore | None, kind: str) -> str:
     return f"{m.error:+.2f}s {inside}"
 
 
-def print_case(case: Case, card: ScoreCard, seconds: float) -> None:
+def print_case(name: str, card: ScoreCard, seconds: float) -> None:
     a = find(card, "availability", "chaos")
     p95 = find(card, "latency_p95", "chaos")
     trip = find(card, "breaker_first_trip", None)
@@ -239,20 +244,25 @@ def main() -> None:
         parser.error(f"--cases: unknown {', '.join(sorted(unknown))} (see --list)")
     print(f"phases {PHASES}; {REPLICATIONS} replications per prediction; errors are observed - predicted")
     print(ROW.format("case", "conf.", "avail.", "p95", "first trip", "recovery", "p95 PI"))
-    cards = []
+    cards, calibrated = [], []
     for case in (c for c in CASES if c.name in wanted):
         folder = Path(tempfile.mkdtemp(prefix=f"chaoslab-{case.name}-"))
         try:
-            card, seconds = run_case(case, folder)
+            card, hind, seconds = run_case(case, folder)
             cards.append(card)
-            print_case(case, card, seconds)
+            calibrated.append(hind)
+            print_case(case.name, card, seconds)
+            print_case("  calibrated (hindcast)", hind, 0.0)
         finally:
             if args.keep is not None:
                 args.keep.mkdir(parents=True, exist_ok=True)
                 shutil.move(str(folder), str(args.keep / case.name))
             else:
                 shutil.rmtree(folder, ignore_errors=True)
+    print("\nwith the a-priori profile:")
     totals(cards)
+    print("\nwith the profile calibrated on each run's own baseline (hindcast):")
+    totals(calibrated)
 
 
 if __name__ == "__main__":
