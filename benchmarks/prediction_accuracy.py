@@ -25,6 +25,7 @@ from __future__ import annotations
 import argparse
 import math
 import shutil
+import signal
 import sys
 import tempfile
 import time
@@ -140,7 +141,8 @@ def run_case(case: Case, folder: Path) -> tuple[ScoreCard, ScoreCard, float]:
     options = lifecycle.UpOptions(profile=folder / "system.yaml", artifacts=folder / "artifacts", seed=SEED)
     began = time.monotonic()
     lifecycle.start(run_dir, options)
-    try:
+    try:  # SIGTERM as well as Ctrl-C ends here, through the testbed's stop
+        signal.signal(signal.SIGTERM, _terminate)
         with (
             open_testbed(run_dir.path) as testbed,
             testbed_seams(testbed, SEED, True, REPLICATIONS, None) as seams,
@@ -153,6 +155,10 @@ def run_case(case: Case, folder: Path) -> tuple[ScoreCard, ScoreCard, float]:
     card = score_run(data, analysis, result.record_dir.name)
     calibrated = hindcast(data, analysis, result.record_dir.name, replications=REPLICATIONS, jobs=2)
     return card, calibrated, time.monotonic() - began
+
+
+def _terminate(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt(f"signal {signum}")
 
 
 # -- figures ------------------------------------------------------------------------------------
@@ -191,10 +197,8 @@ def print_case(name: str, card: ScoreCard, seconds: float) -> None:
     )
     conf = "-" if card.confidence is None else f"{card.confidence:.0f}"
     print(
-        ROW.format(
-            case.name, conf, cell(a, "pp"), cell(p95, "rel"), cell(trip, "s"), cell(rec, "rel"), width
-        ),
-        f"({seconds:.0f} s)",
+        ROW.format(name, conf, cell(a, "pp"), cell(p95, "rel"), cell(trip, "s"), cell(rec, "rel"), width),
+        f"({seconds:.0f} s)" if seconds else "",
         flush=True,
     )
 
