@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import TypeVar
 
 from chaos._fields import Fields
-from chaos.documents import read_document
+from chaos.documents import path_problem, read_document
 from chaos.durations import parse_duration
 from chaos.errors import InvalidSpecError, Problem
 from chaos.manifest import ChaosManifest, load_manifest
@@ -245,8 +245,9 @@ def _load_referenced(spec_path: Path, ref: str, f: Fields, key: str, loader: Cal
     if not ref:
         return None
     target = spec_path.parent / ref
-    if not target.is_file():
-        f.problem(key, ref, f"names a file that does not exist ({target})")
+    reason = path_problem(target)  # "does not exist", "is a folder, not a file", ...
+    if reason:
+        f.problem(key, ref, f"names {target}, which {reason}")
         return None
     try:
         return loader(target)
