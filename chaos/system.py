@@ -17,6 +17,8 @@ from chaos.errors import InvalidSpecError, Problem
 API_VERSION = "chaoslab.dev/v1alpha1"
 DISTRIBUTIONS = ("constant", "exponential", "lognormal", "gamma")
 ARRIVALS = ("closed", "poisson")
+MAX_USERS = 1_000_000
+"""Most load users: far beyond what a Locust cluster runs, and the simulator keeps state per user."""
 
 
 @dataclass(frozen=True)
@@ -223,7 +225,8 @@ def _service(f: Fields) -> Service:
 
 def _probe(f: Fields) -> Probe:
     p = Probe(
-        period=f.duration("period", positive=True),
+        # HAProxy checks at most every millisecond; the simulator plays every check
+        period=f.duration("period", positive=True, minimum=0.001),
         failure_threshold=f.integer("failureThreshold", minimum=1),
         success_threshold=f.integer("successThreshold", default=1, minimum=1),
         timeout=f.duration("timeout", default="1s", positive=True),
@@ -313,7 +316,7 @@ def parse_load(f: Fields) -> Load:
     """Offered load: requests/s, number of users, and how arrivals are made."""
     load = Load(
         rps=f.number("rps", above=0.0),
-        users=f.integer("users", minimum=1),
+        users=f.integer("users", minimum=1, maximum=MAX_USERS),
         arrival=f.text("arrival", default="closed", choices=ARRIVALS),
         entities=f.integer("entities", default=0, minimum=0),
     )

@@ -28,7 +28,15 @@ def test_max_count_follows_chaos_mesh(mode: str, value: str | None, n: int, expe
 
 @pytest.mark.parametrize(
     ("mode", "value"),
-    [("fixed", "0"), ("fixed-percent", "0"), ("fixed-percent", "101"), ("fixed", "x"), ("most", None)],
+    [
+        ("fixed", "0"),
+        ("fixed-percent", "0"),
+        ("fixed-percent", "101"),
+        ("fixed", "x"),
+        ("most", None),
+        ("fixed", "\u00b2"),  # a digit to str.isdigit, not to int() nor to the controller
+        ("fixed", "9" * 5000),  # more digits than int() reads
+    ],
 )
 def test_invalid_modes_are_explained(mode: str, value: str | None) -> None:
     assert check_mode(mode, value) is not None
