@@ -2,7 +2,29 @@
 
 from __future__ import annotations
 
+import reprlib
 from dataclasses import dataclass
+
+
+def single_line(text: str) -> str:
+    """`text` with every character that would break or garble a line (newline, tab, NUL, other
+    control and format characters) written as its escape, so a message stays one printable line."""
+    if text.isprintable():
+        return text
+    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
+
+
+_VALUES = reprlib.Repr()
+_VALUES.maxlevel = 3
+_VALUES.maxstring = _VALUES.maxother = 100
+_VALUES.maxlong = 40
+_VALUES.maxlist = _VALUES.maxtuple = _VALUES.maxdict = _VALUES.maxset = _VALUES.maxfrozenset = 4
+
+
+def show_value(value: object) -> str:
+    """A short repr: long strings, big numbers and deep or wide structures (say, the expansion of a
+    YAML alias bomb) are cut, so a message about a value never costs more than its first few parts."""
+    return _VALUES.repr(value)
 
 
 class ChaosLabError(Exception):
@@ -12,7 +34,7 @@ class ChaosLabError(Exception):
 
     def one_line(self) -> str:
         text = f"{type(self).__name__}: {self}"
-        return f"{text}; {self.hint}" if self.hint else text
+        return single_line(f"{text}; {self.hint}" if self.hint else text)
 
 
 @dataclass(frozen=True)
@@ -26,8 +48,8 @@ class Problem:
 
     def __str__(self) -> str:
         where = f"{self.file}: {self.field}" if self.field else self.file
-        got = "" if self.value is None else f" (got {self.value!r})"
-        return f"{where}: {self.message}{got}"
+        got = "" if self.value is None else f" (got {show_value(self.value)})"
+        return single_line(f"{where}: {self.message}{got}")
 
 
 class InvalidSpecError(ChaosLabError):

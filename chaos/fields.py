@@ -2,20 +2,26 @@
 
 Each loader walks its document with a `Fields` view, asks for typed values, and calls `finish()` so
 that unknown keys become problems too. When the walk is over the loader raises `InvalidSpecError`
-with everything found. Values returned for a bad field are neutral placeholders; they are never used
-because the loader raises before building anything from them.
+with everything found. Values returned for a bad field are neutral placeholders (the field's default,
+or zero); they are never used because the loader raises before building anything from them.
+
+A key set to null (`key: ~` or `key:`) is read as if it were left out, as Kubernetes reads it.
+Numbers must be finite (no `.nan`, no `.inf`), whole numbers must fit in 64 bits, and durations must
+fit in a Go duration (about 292 years), as Kubernetes and Chaos Mesh require.
 """
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Iterator
 from typing import Any
 
-from chaos.durations import parse_duration
+from chaos.durations import MAX_SECONDS, parse_duration
 from chaos.errors import Problem
 
 _MISSING: Any = object()
+_INT64 = 2**63 - 1
 
 
 class Fields:
@@ -45,12 +51,14 @@ class Fields:
         self.problems.append(Problem(self.file, self.where(key), value, message))
 
     def has(self, key: str) -> bool:
-        return key in self.data
+        """Whether the key is there with a value (a null value counts as absent)."""
+        return self.data.get(key) is not None
 
     def _get(self, key: str, default: Any) -> Any:
-        """The raw value; `_MISSING` (already reported) when a required key is absent."""
+        """The raw value, or `default` when the key is absent or null; `_MISSING` (already
+        reported) when a required key is."""
         self._seen.add(key)
-        if key in self.data:
+        if self.has(key):
             return self.data[key]
         if default is _MISSING:
             self.problem(key, None, "is required")
@@ -80,7 +88,7 @@ class Fields:
         value = self._get(key, default)
         if value is _MISSING:
             return ""
-        if key not in self.data:
+        if not self.has(key):
             return str(default) if default is not None else ""
         if not isinstance(value, str) or not value:
             self.problem(key, value, "must be a non-empty string")
@@ -100,24 +108,34 @@ class Fields:
         above: float | None = None,
     ) -> float:
         value = self._get(key, default)
+        placeholder = _placeholder(default, 0.0)
         if value is None or value is _MISSING:
-            return 0.0
+            return placeholder
         if isinstance(value, bool) or not isinstance(value, int | float):
             self.problem(key, value, "must be a number")
-            return 0.0
-        self._check_range(key, value, minimum, maximum, above)
+            return placeholder
+        if not _finite(value):
+            self.problem(key, value, "must be a finite number")
+            return placeholder
+        if not self._check_range(key, value, minimum, maximum, above):
+            return placeholder
         return float(value)
 
     def integer(
         self, key: str, default: Any = _MISSING, minimum: int | None = None, maximum: int | None = None
     ) -> int:
         value = self._get(key, default)
+        placeholder = int(_placeholder(default, 0))
         if value is None or value is _MISSING:
-            return 0
+            return placeholder
         if isinstance(value, bool) or not isinstance(value, int):
             self.problem(key, value, "must be a whole number")
-            return 0
-        self._check_range(key, value, minimum, maximum, None)
+            return placeholder
+        if not -_INT64 <= value <= _INT64:
+            self.problem(key, value, "must fit in 64 bits")
+            return placeholder
+        if not self._check_range(key, value, minimum, maximum, None):
+            return placeholder
         return value
 
     def fraction(self, key: str, default: Any = _MISSING) -> float:
@@ -131,10 +149,9 @@ class Fields:
         value = self._get(key, default)
         if value is None or value is _MISSING:
             return 0.0
-        if isinstance(value, int | float) and not isinstance(value, bool) and value == 0:
-            return 0.0
         try:
-            seconds = parse_duration(value)
+            zero = isinstance(value, int | float) and not isinstance(value, bool) and value == 0
+            seconds = 0.0 if zero else parse_duration(value)  # a bare 0 is a duration, as in Go
         except ValueError:
             self.problem(key, value, "must be a duration such as '500ms', '30s' or '10m'")
             return 0.0
@@ -142,7 +159,11 @@ class Fields:
             self.problem(key, value, "must be longer than 0")
         elif seconds < minimum:
             self.problem(key, value, f"must be at least {minimum} s")
-        return seconds
+        elif seconds > MAX_SECONDS:
+            self.problem(key, value, "must be at most 2562047h (the longest Go duration)")
+        else:
+            return seconds
+        return 0.0
 
     def boolean(self, key: str, default: Any = _MISSING) -> bool:
         value = self._get(key, default)
@@ -191,10 +212,31 @@ class Fields:
         minimum: float | None,
         maximum: float | None,
         above: float | None,
-    ) -> None:
+    ) -> bool:
+        """Whether `value` is in range; reports each bound it breaks."""
+        ok = True
         if minimum is not None and value < minimum:
             self.problem(key, value, f"must be >= {minimum:g}")
+            ok = False
         if maximum is not None and value > maximum:
             self.problem(key, value, f"must be <= {maximum:g}")
+            ok = False
         if above is not None and value <= above:
             self.problem(key, value, f"must be > {above:g}")
+            ok = False
+        return ok
+
+
+def _finite(value: float) -> bool:
+    """Whether a YAML number is a finite float (an integer too big for a float is not)."""
+    try:
+        return math.isfinite(value)
+    except OverflowError:
+        return False
+
+
+def _placeholder(default: Any, zero: float) -> float:
+    """The value returned for an absent or bad number: its default when that is a number, else zero."""
+    if isinstance(default, int | float) and not isinstance(default, bool):
+        return default
+    return zero

@@ -11,8 +11,11 @@ Semantics from Chaos Mesh `pkg/selector/generic/mode.go`:
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Sequence
 from typing import Protocol, TypeVar
+
+from chaos.errors import show_value
 
 MODES = ("one", "all", "fixed", "fixed-percent", "random-max-percent")
 
@@ -31,9 +34,12 @@ def check_mode(mode: str, value: str | None) -> str | None:
         return f"mode={mode!r} must be one of {', '.join(MODES)}"
     if mode in ("one", "all"):
         return None
-    if value is None or not str(value).strip().lstrip("-").isdigit():
-        return f'value={value!r} must be a whole number (a string such as "30") for mode {mode}'
-    number = int(value)
+    text = "" if value is None else str(value).strip()
+    if not re.fullmatch(r"-?[0-9]+", text):  # ASCII digits, as the controller's strconv.Atoi reads
+        return f'value={show_value(value)} must be a whole number (a string such as "30") for mode {mode}'
+    if len(text.lstrip("-").lstrip("0")) > 18:
+        return f"value={show_value(value)} must have at most 18 digits for mode {mode}"
+    number = int(text)
     if number <= 0:
         return f"value={value!r} must be > 0 for mode {mode}"
     if mode != "fixed" and number > 100:

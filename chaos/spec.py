@@ -8,13 +8,14 @@ file, field and value.
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TypeVar
 
-from chaos.documents import read_document
+from chaos.documents import path_problem, read_document
 from chaos.durations import parse_duration
 from chaos.errors import InvalidSpecError, Problem
 from chaos.fields import Fields
@@ -31,6 +32,7 @@ ROLLBACK_STRATEGIES = ("always", "on-abort")
 _BLANK = re.compile(r"\{([a-zA-Z_][a-zA-Z0-9_]*)\}")
 _CRITERION_KINDS = ("metric", "alertsFire", "podsReady", "noManualIntervention")
 _COMPARISONS = {"above": ">", "atLeast": ">=", "below": "<", "atMost": "<="}
+_PERCENT = re.compile(r"([0-9]+(\.[0-9]*)?|\.[0-9]+)%")
 
 
 @dataclass(frozen=True)
@@ -262,8 +264,9 @@ def _load_referenced(spec_path: Path, ref: str, f: Fields, key: str, loader: Cal
     if not ref:
         return None
     target = spec_path.parent / ref
-    if not target.is_file():
-        f.problem(key, ref, f"names a file that does not exist ({target})")
+    reason = path_problem(target)  # "does not exist", "is a folder, not a file", ...
+    if reason:
+        f.problem(key, ref, f"names {target}, which {reason}")
         return None
     try:
         return loader(target)
@@ -335,12 +338,11 @@ def _phases(f: Fields) -> Phases:
 def _threshold(f: Fields, metric: str) -> tuple[str, float]:
     """The one comparison key (above/atLeast/below/atMost) and its value in the metric's unit."""
     present = [k for k in _COMPARISONS if f.has(k)]
+    f.consume(*_COMPARISONS)
     if len(present) != 1:
         f.problem("", sorted(present), "needs exactly one of above, atLeast, below, atMost")
-        f.consume(*present)
         return ">", 0.0
     key = present[0]
-    f.consume(key)
     raw = f.data[key]
     value = metric_value(raw, metric)
     if value is None and metric in METRICS:
@@ -357,12 +359,12 @@ def metric_value(raw: object, metric: str) -> float | None:
     if isinstance(raw, bool):
         return None
     if isinstance(raw, int | float):
-        value = float(raw)
-    elif isinstance(raw, str) and info.unit == "fraction" and raw.endswith("%"):
         try:
-            value = float(raw[:-1]) / 100
-        except ValueError:
+            value = float(raw)
+        except OverflowError:  # an integer beyond any float
             return None
+    elif isinstance(raw, str) and info.unit == "fraction" and _PERCENT.fullmatch(raw):
+        value = float(raw[:-1]) / 100
     elif isinstance(raw, str) and info.unit == "seconds":
         try:
             value = parse_duration(raw)
@@ -370,7 +372,7 @@ def metric_value(raw: object, metric: str) -> float | None:
             return None
     else:
         return None
-    if info.unit == "fraction" and not 0 <= value <= 1:
+    if not math.isfinite(value) or (info.unit == "fraction" and not 0 <= value <= 1):
         return None
     return value if value >= 0 else None
 

@@ -19,6 +19,8 @@ from chaos.fields import Fields
 
 API_VERSION = "chaoslab.dev/v1alpha1"
 ARRIVALS = ("closed", "poisson")
+MAX_USERS = 1_000_000
+"""Most load users: far beyond what a Locust cluster runs, and the simulator keeps state per user."""
 
 
 @dataclass(frozen=True)
@@ -226,7 +228,8 @@ def _service(f: Fields) -> Service:
 
 def _probe(f: Fields) -> Probe:
     p = Probe(
-        period=f.duration("period", positive=True),
+        # HAProxy checks at most every millisecond; the simulator plays every check
+        period=f.duration("period", positive=True, minimum=0.001),
         failure_threshold=f.integer("failureThreshold", minimum=1),
         success_threshold=f.integer("successThreshold", default=1, minimum=1),
         timeout=f.duration("timeout", default="1s", positive=True),
@@ -316,7 +319,7 @@ def parse_load(f: Fields) -> Load:
     """Offered load: requests/s, number of users, and how arrivals are made."""
     load = Load(
         rps=f.number("rps", above=0.0),
-        users=f.integer("users", minimum=1),
+        users=f.integer("users", minimum=1, maximum=MAX_USERS),
         arrival=f.text("arrival", default="closed", choices=ARRIVALS),
         entities=f.integer("entities", default=0, minimum=0),
         pacing_lateness=f.duration("pacingLateness", default=0.0),

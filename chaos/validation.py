@@ -9,20 +9,21 @@ from __future__ import annotations
 from collections.abc import Iterable
 from pathlib import Path
 
-from chaos.documents import read_documents
+from chaos.documents import is_folder, read_documents
 from chaos.errors import InvalidSpecError, Problem
 from chaos.manifest import parse_manifest
 from chaos.spec import parse_experiment
 from chaos.system import parse_system_profile
 
 _KINDS = ("Experiment", "SystemProfile", "PodChaos", "NetworkChaos")
+_ALONE = ("Experiment", "SystemProfile")  # read one per file (a manifest file may hold several)
 
 
 def yaml_files(paths: Iterable[Path]) -> list[Path]:
     """The YAML files named, or found (recursively) under the folders named, sorted."""
     found: list[Path] = []
     for path in paths:
-        if path.is_dir():
+        if is_folder(path):
             found.extend(sorted(p for p in path.rglob("*") if p.suffix in (".yaml", ".yml")))
         else:
             found.append(path)
@@ -40,6 +41,9 @@ def validate_file(path: Path) -> list[Problem]:
         return [Problem(str(path), "", None, "is empty")]
     for index, doc in enumerate(documents):
         kind = doc.get("kind") if isinstance(doc, dict) else None
+        if kind in _ALONE and len(documents) > 1:
+            field = f"document {index + 1}: kind"
+            problems.append(Problem(str(path), field, kind, "must be the only document in its file"))
         if kind == "Experiment":
             parse_experiment(doc, path, problems)
         elif kind == "SystemProfile":
@@ -57,10 +61,7 @@ def validate_paths(paths: Iterable[Path]) -> tuple[list[Path], list[Problem]]:
     files = yaml_files(paths)
     problems: list[Problem] = []
     for file in files:
-        if not file.exists():
-            problems.append(Problem(str(file), "", str(file), "does not exist"))
-            continue
-        problems.extend(validate_file(file))
+        problems.extend(validate_file(file))  # a path that is no readable file is one problem there
     return files, _unique(problems)
 
 

@@ -163,7 +163,7 @@ def _info(version: str, f: Fields) -> ModelInfo:
 
 
 def _optional_fraction(f: Fields, key: str) -> float | None:
-    return f.fraction(key) if key in f.data else None
+    return f.fraction(key) if f.has(key) else None  # absent or null: not measured
 
 
 def _check_roles(doc: Fields, infos: dict[str, ModelInfo], default: str, fallback: str) -> None:

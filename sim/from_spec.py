@@ -2,17 +2,22 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
+
 from chaos.errors import SimulationError
 from chaos.manifest import ChaosManifest
 from chaos.spec import ChaosStep, Experiment
 from chaos.system import SystemProfile
-from sim.scenario import Phase, PodFault, Scenario, StoreFault
+from sim.scenario import InvalidScenarioError, Phase, PodFault, Scenario, StoreFault
 
 
 def scenario_from_experiment(experiment: Experiment) -> Scenario:
-    """The phases, load and faults of `experiment`, in seconds from the start of the run."""
+    """The phases, load and faults of `experiment`, in seconds from the start of the run.
+
+    A value the simulator cannot play (a valid spec may still hold one, such as a loss of "0") is an
+    InvalidScenarioError that names the file it came from."""
     bounds = experiment.phases.bounds()
-    phases = tuple(Phase(name, start, end) for name, (start, end) in bounds.items())
     chaos_start, chaos_end = bounds["chaos"]
     pod_faults: list[PodFault] = []
     store_faults: list[StoreFault] = []
@@ -20,18 +25,29 @@ def scenario_from_experiment(experiment: Experiment) -> Scenario:
         start = chaos_start + step.after
         duration = _duration(step, chaos_end - start)
         manifest = step.manifest
-        if manifest.is_pod_chaos:
-            _require_service_pods(manifest, experiment.system)
-            pod_faults.append(PodFault(manifest.action, start, duration, manifest.mode, manifest.value))
-        else:
-            store_faults.append(_store_fault(manifest, experiment.system, start, duration))
-    return Scenario(
-        phases=phases,
-        pod_faults=tuple(pod_faults),
-        store_faults=tuple(store_faults),
-        load=experiment.load,
-        model_chaos=experiment.system.model_chaos.enabled,
-    )
+        with _naming(manifest.source):
+            if manifest.is_pod_chaos:
+                _require_service_pods(manifest, experiment.system)
+                pod_faults.append(PodFault(manifest.action, start, duration, manifest.mode, manifest.value))
+            else:
+                store_faults.append(_store_fault(manifest, experiment.system, start, duration))
+    with _naming(str(experiment.source)):
+        return Scenario(
+            phases=tuple(Phase(name, start, end) for name, (start, end) in bounds.items()),
+            pod_faults=tuple(pod_faults),
+            store_faults=tuple(store_faults),
+            load=experiment.load,
+            model_chaos=experiment.system.model_chaos.enabled,
+        )
+
+
+@contextmanager
+def _naming(file: str) -> Iterator[None]:
+    """Prefix an InvalidScenarioError raised inside with the file whose values caused it."""
+    try:
+        yield
+    except InvalidScenarioError as exc:
+        raise InvalidScenarioError(f"{file}: {exc}") from exc
 
 
 def _duration(step: ChaosStep, until_phase_end: float) -> float:

@@ -13,7 +13,7 @@ def test_parses_go_durations(text: str, seconds: float) -> None:
     assert parse_duration(text) == pytest.approx(seconds)
 
 
-@pytest.mark.parametrize("text", ["", "10", "ten minutes", "5 m", "1d", "m5", "1h-30m"])
+@pytest.mark.parametrize("text", ["", "10", "ten minutes", "5 m", "1d", "m5", "1h-30m", "\uff12\uff10s"])
 def test_rejects_what_go_rejects(text: str) -> None:
     with pytest.raises(ValueError, match="Go duration"):
         parse_duration(text)

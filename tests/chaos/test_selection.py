@@ -36,10 +36,18 @@ def test_max_count_follows_chaos_mesh(mode: str, value: str | None, n: int, expe
         ("fixed-percent", "101", "value='101' must be a percentage in 1..100 for mode fixed-percent"),
         ("fixed", "x", """value='x' must be a whole number (a string such as "30") for mode fixed"""),
         ("most", None, "mode='most' must be one of one, all, fixed, fixed-percent, random-max-percent"),
+        # a digit to str.isdigit, not to int() nor to the controller
+        (
+            "fixed",
+            "\u00b2",
+            """value='\u00b2' must be a whole number (a string such as "30") for mode fixed""",
+        ),
+        ("fixed", "9" * 5000, "must have at most 18 digits for mode fixed"),  # more digits than int() reads
     ],
 )
 def test_invalid_modes_are_explained(mode: str, value: str | None, why: str) -> None:
-    assert check_mode(mode, value) == why
+    message = check_mode(mode, value)
+    assert message is not None and (message == why or message.endswith(f"' {why}"))
     with pytest.raises(ValueError, match=re.escape(why)):
         max_count(mode, value, 10)
 

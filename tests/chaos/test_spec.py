@@ -119,6 +119,29 @@ def _problems(path: Path) -> dict[str, object]:
     return {p.field: p.value for p in info.value.problems}
 
 
+def test_a_null_field_is_read_as_left_out(workdir: Path) -> None:
+    def edit(spec: dict[str, Any]) -> None:
+        spec["system"] = None  # the default, system.yaml
+        spec["scope"]["blastRadius"]["maxPercent"] = None  # the default, 100
+        spec["abortConditions"] = None  # none
+
+    experiment = load_experiment(_edit(workdir, edit))
+    assert experiment.scope.max_percent == 100.0
+    assert experiment.abort_conditions == ()
+    assert _problems(_edit(workdir, lambda s: s["phases"].update(chaos=None))) == {"spec.phases.chaos": None}
+
+
+def test_numbers_must_be_finite(workdir: Path) -> None:
+    def edit(spec: dict[str, Any]) -> None:
+        spec["scope"]["blastRadius"]["maxPercent"] = float("nan")  # passed every range check before
+        spec["successCriteria"][1]["below"] = float("inf")
+
+    assert set(_problems(_edit(workdir, edit))) == {
+        "spec.scope.blastRadius.maxPercent",
+        "spec.successCriteria[1].below",
+    }
+
+
 def test_unknown_fields_are_errors(workdir: Path) -> None:
     path = _edit(workdir, lambda s: s["phases"].update(warmup="1m"))
     assert _problems(path) == {"spec.phases.warmup": "1m"}

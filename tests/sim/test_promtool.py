@@ -135,7 +135,7 @@ def test_a_rules_file_promtool_rejects_is_one_error(tmp_path: Path) -> None:
     (tmp_path / "nogroups.yaml").write_text("rules: []\n")
     with pytest.raises(AlertRulesError, match="groups must be a list"):
         read_rule_groups(tmp_path / "nogroups.yaml")
-    with pytest.raises(AlertRulesError, match=r"alert rules .*missing\.yaml: cannot be read"):
+    with pytest.raises(AlertRulesError, match=r"alert rules .*missing\.yaml: does not exist"):
         read_rule_groups(tmp_path / "missing.yaml")
 
 
