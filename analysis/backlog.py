@@ -26,9 +26,8 @@ from enum import StrEnum
 from analysis.analyse import Analysis
 from analysis.record import RunData
 from analysis.score import MARGINAL_AT, ScoreCard
-from analysis.summary import fmt
+from analysis.summary import observed_text
 from analysis.tolerances import Grade
-from analysis.verdict import CriterionResult
 from chaos.spec import AlertsCriterion, ThresholdCriterion
 
 ALERT_LATE = 120.0
@@ -111,7 +110,7 @@ def _criteria(data: RunData, analysis: Analysis) -> list[Item]:
             out.append(
                 Item(
                     Priority.HIGH,
-                    f"{r.description} missed ({_observed(r)}) while {missing} pod(s) were not ready",
+                    f"{r.description} missed ({observed_text(r)}) while {missing} pod(s) were not ready",
                     "add capacity headroom (replicas, a PodDisruptionBudget) or detect failed pods "
                     "faster (readiness period x failure threshold)",
                 )
@@ -120,7 +119,7 @@ def _criteria(data: RunData, analysis: Analysis) -> list[Item]:
             out.append(
                 Item(
                     Priority.HIGH,
-                    f"{r.description} missed ({_observed(r)}) with every pod ready",
+                    f"{r.description} missed ({observed_text(r)}) with every pod ready",
                     "the service degraded on its own: look at timeouts, the breaker and the fallbacks",
                 )
             )
@@ -213,7 +212,3 @@ def _thin_margins(card: ScoreCard) -> list[Item]:
         for c in card.criteria
         if c.passed and c.margin is not None and c.margin < THIN_MARGIN
     ]
-
-
-def _observed(r: CriterionResult) -> str:
-    return fmt(r.metric or "", r.observed) if isinstance(r.observed, int | float) else str(r.observed)

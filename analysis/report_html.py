@@ -16,7 +16,7 @@ from analysis.plots import alerts_figure, availability_figure, latency_figure, p
 from analysis.record import RunData
 from analysis.score import ScoreCard
 from analysis.score_render import headline
-from analysis.summary import fmt, fmt_interval
+from analysis.summary import cell, fmt, fmt_interval, observed_text
 from analysis.timeline import moments
 from chaos.metrics import PHASED_METRICS
 
@@ -95,11 +95,7 @@ def _phases(analysis: Analysis) -> str:
     phases = observation.phases
     rows = [["requests", *(str(p.requests) for p in phases)]]
     for metric in PHASED_METRICS:
-        cells = []
-        for p in phases:
-            v = p.values.get(metric)
-            cells.append("n/a" if v is None else fmt_interval(metric, v.value, v.low, v.high))
-        rows.append([metric, *cells])
+        rows.append([metric, *(cell(p, metric) for p in phases)])
     return _table(["metric", *(p.name for p in phases)], rows)
 
 
@@ -153,11 +149,7 @@ def _alerts(card: ScoreCard) -> str:
 def _criteria(analysis: Analysis) -> str:
     rows, classes = [], []
     for r in analysis.verdict.results:
-        if isinstance(r.observed, int | float) and not isinstance(r.observed, bool):
-            observed = fmt(r.metric or "", float(r.observed))
-        else:
-            observed = ", ".join(map(str, r.observed)) if isinstance(r.observed, list) else "n/a"
-        rows.append([r.name, observed, "pass" if r.passed else "fail", r.note])
+        rows.append([r.name, observed_text(r), "pass" if r.passed else "fail", r.note])
         classes.append("pass" if r.passed else "fail")
     return _table(["criterion", "observed", "result", "note"], rows, classes)
 

@@ -10,7 +10,7 @@ from typing import Any
 
 from analysis.observed import Observation, PhaseObservation
 from analysis.timeline import moments
-from analysis.verdict import Verdict, inside
+from analysis.verdict import CriterionResult, Verdict, inside
 from chaos.metrics import METRICS, PHASED_METRICS, PHASES
 from chaos.record import Event
 from chaos.spec import Experiment
@@ -120,7 +120,7 @@ def phase_table(observation: Observation) -> list[str]:
     lines.append("|---|" + "---|" * len(phases))
     lines.append("| requests | " + " | ".join(str(p.requests) for p in phases) + " |")
     for metric in TABLE_METRICS:
-        lines.append(f"| {metric} | " + " | ".join(_cell(p, metric) for p in phases) + " |")
+        lines.append(f"| {metric} | " + " | ".join(cell(p, metric) for p in phases) + " |")
     lines += [
         "",
         f"Time to recover (pods ready and availability back at the baseline level, as chaos/recovery.py "
@@ -132,7 +132,8 @@ def phase_table(observation: Observation) -> list[str]:
     return lines
 
 
-def _cell(phase: PhaseObservation, metric: str) -> str:
+def cell(phase: PhaseObservation, metric: str) -> str:
+    """A phase's observed metric with its interval, as the tables show it."""
     v = phase.values.get(metric)
     return "n/a" if v is None else fmt_interval(metric, v.value, v.low, v.high)
 
@@ -165,18 +166,22 @@ def criteria_table(verdict: Verdict) -> list[str]:
     lines = ["| criterion | observed | predicted | result | inside prediction |", "|---|---|---|---|---|"]
     for r in verdict.results:
         metric = r.metric or ""
-        if isinstance(r.observed, float | int) and not isinstance(r.observed, bool):
-            observed = fmt(metric, float(r.observed))
-        elif isinstance(r.observed, list):
-            observed = ", ".join(map(str, r.observed)) or "none"
-        else:
-            observed = "n/a"
+        observed = observed_text(r)
         p = r.predicted
         predicted = fmt_interval(metric, p.point, p.low, p.high) if p else "-"
         inside = "-" if r.inside is None else ("yes" if r.inside else "no")
         result = "pass" if r.passed else "**fail**" + (f" ({r.note})" if r.note else "")
         lines.append(f"| {r.name} | {observed} | {predicted} | {result} | {inside} |")
     return lines
+
+
+def observed_text(r: CriterionResult) -> str:
+    """What a criterion observed, as people read it: a value in its unit, or the names listed."""
+    if isinstance(r.observed, float | int) and not isinstance(r.observed, bool):
+        return fmt(r.metric or "", float(r.observed))
+    if isinstance(r.observed, list):
+        return ", ".join(map(str, r.observed)) or "none"
+    return "n/a"
 
 
 def timeline_table(events: Sequence[Event], origin: float | None, desired: int | None = None) -> list[str]:
