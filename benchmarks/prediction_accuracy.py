@@ -134,7 +134,9 @@ def write_case(case: Case, folder: Path) -> Path:
     return path
 
 
-def run_case(case: Case, folder: Path) -> tuple[ScoreCard, ScoreCard, float]:
+def run_case(case: Case, folder: Path, calibrate: bool = True) -> tuple[ScoreCard, ScoreCard | None, float]:
+    """Run one case on a testbed of its own; its score card, the hindcast's (None when not
+    `calibrate`) and the seconds it took."""
     spec = write_case(case, folder)
     experiment = load_experiment(spec)
     run_dir = RunDir(folder / "testbed")
@@ -153,7 +155,11 @@ def run_case(case: Case, folder: Path) -> tuple[ScoreCard, ScoreCard, float]:
     data = RunData.load(result.record_dir)
     analysis = analyse(data)
     card = score_run(data, analysis, result.record_dir.name)
-    calibrated = hindcast(data, analysis, result.record_dir.name, replications=REPLICATIONS, jobs=2)
+    calibrated = (
+        hindcast(data, analysis, result.record_dir.name, replications=REPLICATIONS, jobs=2)
+        if calibrate
+        else None
+    )
     return card, calibrated, time.monotonic() - began
 
 
@@ -253,6 +259,7 @@ def main() -> None:
         folder = Path(tempfile.mkdtemp(prefix=f"chaoslab-{case.name}-"))
         try:
             card, hind, seconds = run_case(case, folder)
+            assert hind is not None
             cards.append(card)
             calibrated.append(hind)
             print_case(case.name, card, seconds)

@@ -6,6 +6,7 @@ calibration refines it. Field names follow Kubernetes conventions (camelCase, Go
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
@@ -133,6 +134,23 @@ class Load:
 
 
 @dataclass(frozen=True)
+class Variation:
+    """Run-to-run variation: what differs between two runs of the same experiment on the same system
+    that the simulator's own randomness does not produce. Each Monte Carlo replication stands for
+    one run and draws its own values, so a prediction interval holds this spread too."""
+
+    speed: float = 0.0
+    """Spread of the per-run speed of the pods and of the path to them: sigma of the natural log of a
+    factor (median 1) that scales `serviceTime` and `requestOverhead` for a whole run, the way a
+    shared machine, CPU frequency and neighbours make one run slower than the next. 0: none.
+    `benchmarks/run_to_run.py` measures it from repeated runs."""
+
+    def factor(self, z: float) -> float:
+        """The speed factor for a standard normal draw `z`."""
+        return math.exp(self.speed * z)
+
+
+@dataclass(frozen=True)
 class SystemProfile:
     service: Service = field(default_factory=Service)
     readiness: Probe = field(default_factory=Probe)
@@ -151,6 +169,7 @@ class SystemProfile:
     client's timeout counts it. None (the default): nothing is added."""
     calibration: Calibration | None = None
     """Where calibrated values came from, and the bootstrap parameter sets (chaos/calibration.py)."""
+    variation: Variation = field(default_factory=Variation)
     source: str = ""
 
     def with_load(self, load: Load) -> SystemProfile:
@@ -169,6 +188,19 @@ class SystemProfile:
             feature_store=replace(self.feature_store, latency=parameters.store_latency),
             request_overhead=parameters.request_overhead,
         )
+
+    def with_speed(self, factor: float) -> SystemProfile:
+        """This profile with service time and request overhead `factor` times as long (cv kept)."""
+        overhead = self.request_overhead
+        return replace(
+            self,
+            service=replace(self.service, service_time=_scaled(self.service.service_time, factor)),
+            request_overhead=None if overhead is None else _scaled(overhead, factor),
+        )
+
+
+def _scaled(d: Distribution, factor: float) -> Distribution:
+    return Distribution(d.kind, d.mean * factor, d.cv)
 
 
 def load_system_profile(path: Path) -> SystemProfile:
@@ -204,6 +236,7 @@ def parse_system_profile(data: object, file: str, problems: list[Problem]) -> Sy
             parse_distribution(spec.section("requestOverhead")) if spec.has("requestOverhead") else None
         ),
         calibration=parse_calibration(spec.section("calibration")) if spec.has("calibration") else None,
+        variation=_variation(spec.section("variation")) if spec.has("variation") else Variation(),
         source=file,
     )
     spec.finish()
@@ -305,6 +338,12 @@ def _model_quality(f: Fields) -> ModelQuality:
     )
     f.finish()
     return q
+
+
+def _variation(f: Fields) -> Variation:
+    v = Variation(speed=f.number("speed", default=0.0, minimum=0.0, maximum=1.0))
+    f.finish()
+    return v
 
 
 def _client(f: Fields) -> Client:

@@ -6,9 +6,12 @@ estimate (the mean over replications; for latency quantiles the median of the pe
 quantiles) and a 90 % prediction interval: the 5th to 95th percentile of the per-replication values
 (numpy's linear interpolation). A calibrated profile carries bootstrap parameter sets
 (`SystemProfile.parameter_sets`); replication i then runs with set i mod n, so the interval holds the
-parameters' uncertainty too. Undefined per-replication values (the breaker never tripped, no
-successful request) are left out; `Estimate.count` says how many replications had a value.
-The JSON form (`Prediction.to_dict`) is documented in sim/README.md.
+parameters' uncertainty too. A profile's run-to-run variation (`variation.speed`) gives replication i
+its own speed factor, the i-th normal draw of a stream of its own (`SeedSequence(seed, spawn_key=
+(VARIATION_STREAM,))`), so the interval holds the spread between runs as well, and a replication's
+factor does not depend on how many replications there are. Undefined per-replication values (the
+breaker never tripped, no successful request) are left out; `Estimate.count` says how many
+replications had a value. The JSON form (`Prediction.to_dict`) is documented in sim/README.md.
 """
 
 from __future__ import annotations
@@ -34,6 +37,8 @@ from sim.scenario import Phase, Scenario
 log = logging.getLogger(__name__)
 
 SCHEMA_VERSION = 1
+VARIATION_STREAM = 2**31
+"""The spawn key of the run-to-run variation's random stream (replications use keys 0..R-1)."""
 INTERVAL = (5.0, 95.0)  # percentiles of the per-replication values: a 90 % prediction interval
 MEDIAN_METRICS = frozenset(m for m in PHASE_METRICS if m.startswith("latency_"))
 
@@ -166,12 +171,20 @@ def _workers(jobs: int | None, replications: int) -> int:
     return min(jobs, replications)
 
 
-def replication_profiles(profile: SystemProfile, replications: int) -> list[SystemProfile]:
-    """The profile each replication runs: parameter set i mod n of a calibrated profile, else itself."""
+def replication_profiles(profile: SystemProfile, replications: int, seed: int = 0) -> list[SystemProfile]:
+    """The profile each replication runs: parameter set i mod n of a calibrated profile (else the
+    profile itself), then slowed or sped up by its run-to-run speed factor (`variation.speed`)."""
     sets = profile.parameter_sets
-    if not sets:
-        return [profile] * replications
-    return [profile.with_parameters(sets[i % len(sets)]) for i in range(replications)]
+    profiles = (
+        [profile.with_parameters(sets[i % len(sets)]) for i in range(replications)]
+        if sets
+        else [profile] * replications
+    )
+    if profile.variation.speed == 0:
+        return profiles
+    stream = np.random.default_rng(np.random.SeedSequence(seed, spawn_key=(VARIATION_STREAM,)))
+    draws = stream.standard_normal(replications)
+    return [p.with_speed(profile.variation.factor(float(z))) for p, z in zip(profiles, draws, strict=True)]
 
 
 def predict(
@@ -187,7 +200,7 @@ def predict(
     if replications < 1:
         raise SimulationError(f"replications={replications} must be >= 1")
     seeds = np.random.SeedSequence(seed).spawn(replications)
-    profiles = replication_profiles(profile, replications)
+    profiles = replication_profiles(profile, replications, seed)
     workers = _workers(jobs, replications)
     results: list[Replication | None] = [None] * replications
     if workers == 1:
