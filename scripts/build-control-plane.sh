@@ -18,6 +18,14 @@ set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 OUT="${CHAOSLAB_CONTROL_PLANE:-$root/build/control-plane}"
 export GOTOOLCHAIN=local GOFLAGS="${GOFLAGS:-} -trimpath" CGO_ENABLED=0
+if ! command -v go >/dev/null 2>&1; then
+    if [ -x /usr/local/go/bin/go ]; then
+        export PATH="/usr/local/go/bin:$PATH"
+    else
+        echo "control-plane: the go command is not installed (Go 1.26 or newer is needed)" >&2
+        exit 1
+    fi
+fi
 
 K8S_VERSION=v1.36.3          # kube-apiserver, kube-controller-manager, kube-scheduler
 K8S_STAGING=v0.36.3          # the staging modules published with it

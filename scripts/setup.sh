@@ -1,10 +1,19 @@
 #!/usr/bin/env bash
 # Set up chaoslab on a Debian machine: the servers the testbed runs (Redis, HAProxy, Prometheus,
 # from Debian packages), Chromium (the report's browser test), and a virtual environment in .venv
-# with chaoslab and its dev tools.
+# with chaoslab and its dev tools. With --cluster, also the Kubernetes control plane the
+# Kubernetes backend's tests run against (scripts/build-control-plane.sh: Go builds, about 10
+# minutes the first time, seconds once built).
 # Safe to run again; it only installs what is missing.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+cluster=0
+for arg in "$@"; do
+    case "$arg" in
+        --cluster) cluster=1 ;;
+        *) echo "setup: unknown option $arg (known: --cluster)" >&2; exit 2 ;;
+    esac
+done
 
 need=()
 for pair in redis-server:redis-server haproxy:haproxy prometheus:prometheus promtool:prometheus chromium:chromium; do
@@ -32,4 +41,8 @@ if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
     .venv/bin/python -m pip install -q --upgrade pip >/dev/null
     .venv/bin/python -m pip install -q -e '.[dev]'
     touch "$stamp"
+fi
+
+if [ "$cluster" -eq 1 ]; then
+    bash scripts/build-control-plane.sh
 fi
