@@ -12,6 +12,16 @@ from rich.console import Console
 from analysis.report import report_run
 from analysis.score_render import FORMATS, headline
 from chaos.validation import validate_paths
+from cli.backend import (
+    Backend,
+    BackendOption,
+    ContextOption,
+    InClusterOption,
+    KubeconfigOption,
+    PrometheusOption,
+    RulesOption,
+    TargetOption,
+)
 from cli.common import configure_logging, err_console, reports_errors
 from cli.run import cleanup_command, run_command
 from cli.score import score_text
@@ -76,13 +86,22 @@ def run(
             "the prediction and the checks use it, and the record keeps a copy.",
         ),
     ] = None,
+    backend: BackendOption = "testbed",
+    kubeconfig: KubeconfigOption = None,
+    context: ContextOption = None,
+    in_cluster: InClusterOption = False,
+    target: TargetOption = None,
+    prometheus: PrometheusOption = None,
+    rules: RulesOption = None,
     verbose: Annotated[bool, typer.Option("--verbose", "-v")] = False,
 ) -> None:
-    """Run an experiment on the testbed: predict, load, inject, observe, recover, judge, record.
+    """Run an experiment on the testbed or a Kubernetes cluster: predict, load, inject, observe,
+    recover, judge, record.
 
     Exit status: 0 every criterion passed, 3 a criterion failed, 1 refused/aborted/error, 130 interrupted."""
     configure_logging(verbose)
-    code = run_command(spec, run_dir, runs, dry_run, predict, replications, seed, jobs, console, profile)
+    where = Backend(backend, run_dir, kubeconfig, context, in_cluster, target, prometheus, rules)
+    code = run_command(spec, where, runs, dry_run, predict, replications, seed, jobs, console, profile)
     if code:
         raise typer.Exit(code)
 
@@ -92,11 +111,29 @@ def run(
 def cleanup(
     run_dir: RunDirOption = None,
     sweep_all: Annotated[
-        bool, typer.Option("--all", help="Also recover every pod failure and proxy fault on the testbed.")
+        bool,
+        typer.Option(
+            "--all",
+            help="Also recover every pod failure and proxy fault on the testbed; on a cluster, delete "
+            "every chaoslab-labelled chaos object.",
+        ),
     ] = False,
+    runs: Annotated[
+        Path, typer.Option(help="Folder of run records (a cluster's crash marker is there).")
+    ] = Path("runs"),
+    backend: BackendOption = "testbed",
+    kubeconfig: KubeconfigOption = None,
+    context: ContextOption = None,
+    in_cluster: InClusterOption = False,
+    namespace: Annotated[str, typer.Option(help="kubernetes: the service's namespace.")] = "ml-services",
+    chaos_namespace: Annotated[
+        list[str] | None, typer.Option("--chaos-namespace", help="kubernetes: where chaos objects live.")
+    ] = None,
 ) -> None:
-    """Recover the chaos a crashed run left on the testbed (from its crash marker)."""
-    raise typer.Exit(cleanup_command(run_dir, sweep_all, console))
+    """Recover the chaos a crashed run left on the testbed or a cluster (from its crash marker)."""
+    where = Backend(backend, run_dir, kubeconfig, context, in_cluster, "-", "-")
+    chaos = tuple(chaos_namespace or ("chaos-testing",))
+    raise typer.Exit(cleanup_command(where, runs, sweep_all, console, namespace, chaos))
 
 
 @app.command()

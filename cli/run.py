@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import replace
 from pathlib import Path
 
 from rich.console import Console
@@ -21,8 +22,12 @@ from analysis.score_render import headline
 from analysis.summary import fmt
 from chaos.record import Event, EventKind
 from chaos.spec import load_experiment
-from runner.backend import open_testbed, testbed_seams
+from chaos.system import SystemProfile
+from cli.backend import Backend, open_seams
+from runner.backend import cluster_marker, open_cluster, open_testbed
 from runner.cleanup import cleanup
+from runner.cluster_cleanup import cleanup_cluster
+from runner.executors.cluster_view import ClusterSystem
 from runner.marker import Marker
 from runner.results import Progress
 from runner.runner import Runner
@@ -107,7 +112,7 @@ def _short(value: object) -> str:
 
 def run_command(
     spec: Path,
-    run_dir: Path | None,
+    backend: Backend,
     runs_root: Path,
     dry_run: bool,
     predict: bool,
@@ -118,8 +123,9 @@ def run_command(
     profile: Path | None = None,
 ) -> int:
     """What `chaoslab run` does (`profile` replaces the spec's system profile); returns the exit status."""
+    backend.check()
     experiment = load_experiment(spec, profile)
-    with open_testbed(run_dir) as testbed, testbed_seams(testbed, seed, predict, replications, jobs) as seams:
+    with open_seams(backend, experiment, runs_root, seed, predict, replications, jobs) as seams:
         display = RunDisplay(console)
         runner = Runner(
             experiment, seams, RunOptions(runs_root=runs_root, seed=seed), display.progress, display.event
@@ -145,12 +151,32 @@ def run_command(
     return result.exit_code
 
 
-def cleanup_command(run_dir: Path | None, sweep_all: bool, console: Console) -> int:
+def cleanup_command(
+    backend: Backend,
+    runs_root: Path,
+    sweep_all: bool,
+    console: Console,
+    namespace: str = "ml-services",
+    chaos_namespaces: tuple[str, ...] = ("chaos-testing",),
+) -> int:
     """What `chaoslab cleanup` does; returns the exit status."""
-    with open_testbed(run_dir) as testbed:
-        report = cleanup(Marker.of_testbed(testbed.location), testbed, sweep_all=sweep_all)
+    if backend.kind == "kubernetes":
+        api, location = open_cluster(backend.cluster())
+        try:
+            profile = replace(SystemProfile(), service=replace(SystemProfile().service, namespace=namespace))
+            system = ClusterSystem(
+                api, profile, "", "", f"{location}, namespace {namespace}", chaos_namespaces
+            )
+            marker = cluster_marker(runs_root, location, namespace)
+            report = cleanup_cluster(marker, system, api, sweep_all)
+        finally:
+            api.close()  # type: ignore[no-untyped-call]
+    else:
+        with open_testbed(backend.run_dir) as testbed:
+            report = cleanup(Marker.of_testbed(testbed.location), testbed, sweep_all=sweep_all)
+        where = testbed.location
     if report.marker is None and not sweep_all:
-        say(console, f"no crash marker in {testbed.location}: no run left chaos behind")
+        say(console, f"no crash marker for {where}: no run left chaos behind")
     say(console, report.describe())
     for note in report.notes:
         say(console, f"note: {note}")

@@ -30,6 +30,8 @@ log = logging.getLogger(__name__)
 class CleanupReport:
     recovered_pods: list[str] = field(default_factory=list)
     cleared_faults: list[str] = field(default_factory=list)
+    deleted_objects: list[str] = field(default_factory=list)
+    """Chaos objects deleted from a cluster (the Kubernetes backend)."""
     notes: list[str] = field(default_factory=list)
     marker: str | None = None
     """The record directory of the run whose marker was read, if any."""
@@ -38,14 +40,16 @@ class CleanupReport:
 
     @property
     def touched(self) -> bool:
-        return bool(self.recovered_pods or self.cleared_faults)
+        return bool(self.recovered_pods or self.cleared_faults or self.deleted_objects)
 
     def describe(self) -> str:
         parts = []
         if self.recovered_pods:
             parts.append(f"recovered pod failure on {', '.join(self.recovered_pods)}")
         if self.cleared_faults:
-            parts.append(f"cleared proxy fault(s) {', '.join(self.cleared_faults)}")
+            parts.append(f"cleared network fault(s) {', '.join(self.cleared_faults)}")
+        if self.deleted_objects:
+            parts.append(f"deleted {', '.join(self.deleted_objects)}")
         if self.stopped_load is not None:
             parts.append(f"stopped the crashed run's load (pid {self.stopped_load})")
         if not parts:
@@ -56,6 +60,7 @@ class CleanupReport:
         return {
             "recovered_pods": self.recovered_pods,
             "cleared_faults": self.cleared_faults,
+            "deleted_objects": self.deleted_objects,
             "notes": self.notes,
             "marker": self.marker,
             "stopped_load": self.stopped_load,

@@ -377,3 +377,49 @@ def find_labelled(api: ApiClient, namespaces: list[str], run_id: str | None = No
                 labels = meta.get("labels") or {}
                 found.append(Leftover(kind, namespace, meta.get("name", ""), labels.get(RUN_LABEL, "")))
     return found
+
+
+def delete_leftover(
+    api: ApiClient, leftover: Leftover, timeout: float = RECOVER_TIMEOUT, clock: Clock | None = None
+) -> bool:
+    """Delete a labelled chaos object and wait until Chaos Mesh let it go; False if it was gone."""
+    objects = client.CustomObjectsApi(api)
+    plural = PLURALS[leftover.kind]
+    ns, name = leftover.namespace, leftover.name
+    request = Request("delete", GROUP, plural, ns, name)
+    rules = load_rules(RBAC_FILE)
+
+    def ask(call: Callable[[], T]) -> T:
+        try:
+            return call()
+        except ApiException as exc:
+            raise explain(exc.status, exc.body, request, rules) from None
+        except (Urllib3Error, OSError) as exc:
+            raise unreachable(request, api.configuration.host, exc) from None
+
+    def get() -> dict[str, Any] | None:
+        try:
+            return _dict(objects.get_namespaced_custom_object(GROUP, VERSION, ns, plural, name))
+        except ApiException as exc:
+            if exc.status == 404:
+                return None
+            raise explain(exc.status, exc.body, request, rules) from None
+
+    try:
+        ask(lambda: objects.delete_namespaced_custom_object(GROUP, VERSION, ns, plural, name))
+    except ClusterError as exc:
+        if "404" in str(exc):
+            return False
+        raise
+
+    def stream(**kwargs: Any) -> Any:
+        return objects.list_namespaced_custom_object(
+            GROUP, VERSION, ns, plural, field_selector=f"metadata.name={name}", **kwargs
+        )
+
+    ask(
+        lambda: wait_for(
+            get, stream, lambda o: o is None, timeout, clock or SystemClock(), f"{leftover.key} deleted"
+        )
+    )
+    return True
