@@ -30,4 +30,5 @@ def run_replication(
 ) -> Replication:
     """One replication from its own seed, summarised (what the Monte Carlo workers return)."""
     rng = np.random.default_rng(seed)
-    return summarise(profile, scenario, simulate(profile, scenario, rng))
+    trace = simulate(profile, scenario, rng)
+    return summarise(profile, scenario, trace, rng)

@@ -5,8 +5,10 @@ phase and second they were sent in. Latency quantiles are over successful reques
 and over all requests (`latency_all_pXX`, errors at the time the client saw them); per phase they are
 numpy's linear-interpolation quantiles, per second the nearest rank. Shares (`cache_share`,
 `fallback_share`) are of all requests; `wrong_rate` is of successful ones, against the true label
-(the expected share from the profile's `modelQuality` per way of answering, injected wrong answers
-included, as a run judges answers); `throughput` is successful requests per second of phase.
+(from the profile's `modelQuality` per way of answering, injected wrong answers included, as a run
+judges answers: with a random generator, a binomial draw per way of answering, since which entities
+a run happens to ask about makes its wrong share vary as a binomial count does; without one, the
+expected share); `throughput` is successful requests per second of phase.
 Undefined values (no request, no success) are NaN.
 """
 
@@ -125,6 +127,19 @@ def expected_wrong(model: np.ndarray, quality: ModelQuality) -> float:
     )
 
 
+def sampled_wrong(model: np.ndarray, quality: ModelQuality, rng: np.random.Generator) -> float:
+    """How many of these successful answers are wrong in one run: `expected_wrong`'s shares drawn
+    as binomial counts (each request asks about an entity drawn at random, wrong or not)."""
+    counts = np.bincount(model, minlength=oc.FALLBACK_FEATURES + 1)
+    fallback_model = int(counts[oc.FALLBACK_ERROR] + counts[oc.FALLBACK_TIMEOUT])
+    return float(
+        rng.binomial(int(counts[oc.PRIMARY]), quality.primary)
+        + rng.binomial(int(counts[oc.WRONG]), 1.0 - quality.primary)
+        + rng.binomial(fallback_model, quality.fallback_model)
+        + rng.binomial(int(counts[oc.FALLBACK_FEATURES]), quality.default_features)
+    )
+
+
 def phase_stats(
     name: str,
     start: float,
@@ -132,7 +147,9 @@ def phase_stats(
     trace: Trace,
     ready_min: int,
     quality: ModelQuality = PERFECT_MODEL,
+    rng: np.random.Generator | None = None,
 ) -> PhaseStats:
+    """One phase's aggregates; `rng` draws its wrong answers (None: their expected number)."""
     sent = (trace.send >= start) & (trace.send < end)
     code = trace.code[sent]
     latency = trace.latency[sent]
@@ -147,7 +164,12 @@ def phase_stats(
         "error_rate": _share(requests - successes, requests),
         "cache_share": _share(int((ok & (features == oc.CACHE)).sum()), requests),
         "fallback_share": _share(int(degraded.sum()), requests),
-        "wrong_rate": expected_wrong(model[ok], quality) / successes if successes else math.nan,
+        "wrong_rate": (
+            (expected_wrong(model[ok], quality) if rng is None else sampled_wrong(model[ok], quality, rng))
+            / successes
+            if successes
+            else math.nan
+        ),
         "throughput": successes / (end - start),
         "ready_pods_min": float(ready_min),
     }
@@ -218,12 +240,16 @@ def _ready_per_second(trace: Trace, size: int) -> np.ndarray:
     return ready
 
 
-def summarise(profile: SystemProfile, scenario: Scenario, trace: Trace) -> Replication:
-    """The replication's aggregates (the trace itself is dropped)."""
+def summarise(
+    profile: SystemProfile, scenario: Scenario, trace: Trace, rng: np.random.Generator | None = None
+) -> Replication:
+    """The replication's aggregates (the trace itself is dropped); `rng` draws the wrong answers."""
     horizon = scenario.horizon
     timeline = trace.timeline
     phases = tuple(
-        phase_stats(p.name, p.start, p.end, trace, timeline.ready_min(p.start, p.end), profile.model_quality)
+        phase_stats(
+            p.name, p.start, p.end, trace, timeline.ready_min(p.start, p.end), profile.model_quality, rng
+        )
         for p in scenario.phases
     )
     seconds = second_series(trace, horizon)

@@ -13,13 +13,14 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import yaml
 
 from analysis.baseline import sample_histogram_quantile
 from analysis.overhead_fit import ppf
 from analysis.record import RunData
 from chaos.record import LOAD_DIR, PROMETHEUS_DIR, RUN
 from chaos.spec import Experiment, load_experiment
-from chaos.system import Distribution, SystemProfile
+from chaos.system import Distribution, SystemProfile, Variation
 from load import Record
 from load._records import RecordWriter
 from service.metrics import REQUEST_BUCKETS, STORE_BUCKETS
@@ -36,14 +37,20 @@ STORE_P95 = (
 
 
 def seed_experiment(baseline: float, folder: Path | None = None) -> Experiment:
-    """The seed latency experiment (profile experiments/system.yaml) with a shorter baseline; with
-    `folder`, loaded from a copy of experiments/ there whose spec says so."""
+    """The seed latency experiment (profile experiments/system.yaml) with a shorter baseline and no
+    run-to-run variation (a synthetic run is one replication: it has none); with `folder`, loaded
+    from a copy of experiments/ there whose files say so."""
     if folder is None:
         experiment = load_experiment(ROOT / "experiments" / "network-latency.experiment.yaml")
-        return replace(experiment, phases=replace(experiment.phases, baseline=baseline))
+        system = replace(experiment.system, variation=Variation())
+        return replace(experiment, phases=replace(experiment.phases, baseline=baseline), system=system)
     shutil.copytree(ROOT / "experiments", folder)
     spec = folder / "network-latency.experiment.yaml"
     spec.write_text(spec.read_text().replace("baseline: 2m", f"baseline: {baseline:g}s"))
+    profile = folder / "system.yaml"
+    document = yaml.safe_load(profile.read_text())
+    document["spec"].pop("variation", None)
+    profile.write_text(yaml.safe_dump(document, sort_keys=False))
     return load_experiment(spec)
 
 

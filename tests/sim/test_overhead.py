@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from chaos.calibration import Calibration, ParameterSet
-from chaos.system import Cache, Distribution, Load, load_system_profile
+from chaos.system import Cache, Distribution, Load, SystemProfile, Variation, load_system_profile
 from sim.exported import exported_counts
 from sim.montecarlo import predict, replication_profiles
 from sim.outcomes import OK, STATUS_MASK, TIMEOUT
@@ -143,8 +143,13 @@ def test_weibull_draws_have_the_asked_mean_and_cv() -> None:
     assert draws.std() / draws.mean() == pytest.approx(0.6, rel=0.02)
 
 
+def _system() -> SystemProfile:
+    """The seed profile without run-to-run variation (tests/sim/test_variation.py has that)."""
+    return replace(load_system_profile(ROOT / "experiments" / "system.yaml"), variation=Variation())
+
+
 def _calibrated(overheads: list[float]) -> tuple[Calibration, ...]:
-    system = load_system_profile(ROOT / "experiments" / "system.yaml")
+    system = _system()
     sets = tuple(
         ParameterSet(system.service.service_time, system.feature_store.latency, constant(o))
         for o in overheads
@@ -153,7 +158,7 @@ def _calibrated(overheads: list[float]) -> tuple[Calibration, ...]:
 
 
 def test_replication_i_runs_parameter_set_i_mod_n() -> None:
-    system = load_system_profile(ROOT / "experiments" / "system.yaml")
+    system = _system()
     (calibration,) = _calibrated([0.0, 0.02, 0.04])
     profiles = replication_profiles(replace(system, calibration=calibration), 7)
     assert [p.request_overhead for p in profiles] == [constant(o) for o in (0.0, 0.02, 0.04) * 2 + (0.0,)]
@@ -161,7 +166,7 @@ def test_replication_i_runs_parameter_set_i_mod_n() -> None:
 
 
 def test_a_prediction_from_a_calibrated_profile_carries_the_parameter_spread() -> None:
-    system = load_system_profile(ROOT / "experiments" / "system.yaml")
+    system = _system()
     (calibration,) = _calibrated([0.0, 0.05])
     scenario = run_for(20.0)
     plain = predict(system, scenario, replications=4, seed=3, jobs=1).values("latency_p50", "run")

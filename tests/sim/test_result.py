@@ -11,7 +11,7 @@ from chaos.errors import SimulationError
 from chaos.recovery import TOLERANCE, recovery_time
 from chaos.system import ModelQuality
 from sim import outcomes as oc
-from sim.result import expected_wrong, phase_stats, second_series, summarise
+from sim.result import expected_wrong, phase_stats, sampled_wrong, second_series, summarise
 from sim.scenario import Phase, PodFault, Scenario
 from sim.timeline import Event, Timeline
 from sim.trace import Trace
@@ -157,3 +157,17 @@ def test_a_lone_noisy_second_long_after_the_fault_does_not_undo_a_recovery() -> 
     steps = (np.array([0.0]), np.array([3]))
     # seconds 15..19 are the first five healthy ones in a row: back at 15, 2.5 s after the fault
     assert recovery_time(requests, successes, *steps, 3, 10.0, 12.5, 40.0) == pytest.approx(2.5)
+
+
+def test_a_replication_draws_its_wrong_answers_as_binomial_counts() -> None:
+    """Which entities a run asks about makes its wrong share vary like a binomial count: the drawn
+    counts average to the expected share and spread as sqrt(n p (1 - p))."""
+    quality = ModelQuality(primary=0.02, fallback_model=0.1, default_features=0.4)
+    model = np.array([oc.PRIMARY] * 5000 + [oc.FALLBACK_FEATURES] * 500, dtype=np.int64)
+    rng = np.random.default_rng(7)
+    draws = np.array([sampled_wrong(model, quality, rng) for _ in range(4000)])
+    expected = expected_wrong(model, quality)
+    assert expected == pytest.approx(5000 * 0.02 + 500 * 0.4)
+    assert draws.mean() == pytest.approx(expected, rel=0.01)
+    sd = math.sqrt(5000 * 0.02 * 0.98 + 500 * 0.4 * 0.6)
+    assert draws.std() == pytest.approx(sd, rel=0.05)

@@ -1,0 +1,233 @@
+"""`chaoslab run --backend kubernetes` for real: Chaos Mesh's controller on the test cluster fails
+the Deployment's pods, the bridge carries that over to the testbed's service processes, Locust's
+load and the testbed's Prometheus see it, and readiness flows back through the API to the runner.
+
+The cluster's Deployment (k8s/deployment.yaml, 3 replicas) runs on one kwok node whose pods are
+the testbed's (testcluster.bridge). The experiment is the short pod-failure of the testbed e2e test.
+"""
+
+from __future__ import annotations
+
+import json
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+import yaml
+from kubernetes import client, config
+from kubernetes.client import ApiClient
+
+from runner.executors.kubernetes import GROUP, VERSION
+from testbed import lifecycle
+from testbed.client import TestbedClient
+from testbed.config import Overrides
+from testbed.rundir import RULES_FILE, RunDir
+from testcluster.bridge import Bridge
+from testcluster.cluster import CUSTOM_STATUS, TestCluster, available, binaries
+from tests.cluster.conftest import CHAOS_NAMESPACE, NAMESPACE, ROOT, ready_pods, wait_until
+from tests.runner.test_run_e2e import write_files
+
+pytestmark = [pytest.mark.e2e, pytest.mark.cluster]
+CHAOSLAB = str(Path(sys.executable).parent / "chaoslab")
+
+
+@dataclass
+class Bridged:
+    testbed: TestbedClient
+    cluster: TestCluster
+    api: ApiClient
+    bridge: Bridge
+    spec: Path
+
+    def args(self, runs: Path) -> list[str]:
+        return [
+            "--backend",
+            "kubernetes",
+            "--kubeconfig",
+            str(self.cluster.kubeconfig),
+            "--target",
+            self.testbed.urls.service,
+            "--prometheus",
+            self.testbed.urls.prometheus,
+            "--rules",
+            str(self.testbed.run_dir.file(RULES_FILE)),
+            "--runs",
+            str(runs),
+        ]
+
+
+def _deploy(cluster: TestCluster, replicas: int) -> None:
+    for doc in yaml.safe_load_all((ROOT / "k8s" / "namespace.yaml").read_text()):
+        cluster.apply(doc)
+    deployment = yaml.safe_load((ROOT / "k8s" / "deployment.yaml").read_text())
+    deployment["spec"]["replicas"] = replicas
+    template = deployment["spec"]["template"]["metadata"]
+    template.setdefault("annotations", {}).update(CUSTOM_STATUS)
+    deadline = time.monotonic() + 60
+    while True:
+        try:
+            cluster.apply(deployment)
+            return
+        except RuntimeError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.5)
+
+
+@pytest.fixture(scope="module")
+def bridged(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Bridged]:
+    if not available():
+        binaries()
+    folder = tmp_path_factory.mktemp("bridged")
+    spec = write_files(folder)
+    run_dir = RunDir(folder / "testbed")
+    options = lifecycle.UpOptions(
+        profile=folder / "system.yaml",
+        overrides=Overrides(alert_for=1.0),
+        artifacts=folder / "artifacts",
+        seed=3,
+    )
+    lifecycle.start(run_dir, options)
+    cluster: TestCluster | None = None
+    bridge: Bridge | None = None
+    try:
+        cluster = TestCluster.start(folder / "cluster")
+        cluster.add_node("testbed")
+        _deploy(cluster, replicas=3)
+        api = config.new_client_from_config(str(cluster.kubeconfig))
+        with TestbedClient(run_dir) as testbed:
+            bridge = Bridge(api, testbed, NAMESPACE, "app=ml-prediction-service").start()
+            wait_until(lambda: len(ready_pods(api)) == 3, what="3 bridged pods ready")
+            yield Bridged(testbed, cluster, api, bridge, spec)
+    finally:
+        if bridge is not None:
+            bridge.stop()
+        if cluster is not None:
+            cluster.stop()
+        lifecycle.stop(run_dir)
+
+
+def _chaos_objects(api: ApiClient) -> list[str]:
+    reply = client.CustomObjectsApi(api).list_namespaced_custom_object(
+        GROUP, VERSION, CHAOS_NAMESPACE, "podchaos"
+    )
+    return [o["metadata"]["name"] for o in reply["items"]]
+
+
+def _testbed_healthy(testbed: TestbedClient) -> bool:
+    return all(p["ready"] and not p["failure_injected"] for p in testbed.pods())
+
+
+def _events(record: Path) -> list[dict[str, object]]:
+    path = record / "events.jsonl"
+    if not path.exists():
+        return []
+    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+
+
+def test_pod_failure_through_chaos_mesh_on_the_bridged_testbed(bridged: Bridged, tmp_path: Path) -> None:
+    runs = tmp_path / "runs"
+    result = subprocess.run(
+        [CHAOSLAB, "run", str(bridged.spec), *bridged.args(runs), "-r", "2", "--jobs", "1"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "passed: 4/4 criteria passed; rollback done" in result.stdout
+
+    (record,) = (r for r in runs.iterdir() if r.name != "kubernetes")
+    events = _events(record)
+    kinds = [e["kind"] for e in events]
+    (inject,) = [e for e in events if e["kind"] == "inject"]
+    assert inject["action"] == "pod-failure" and len(inject["targets"]) == 1  # type: ignore[arg-type]
+    victim = inject["targets"][0]  # type: ignore[index]
+    cluster_pods = {p.metadata.name for p in ready_pods(bridged.api)}
+    assert victim.split("/")[-1] in cluster_pods  # a pod of the cluster, not of the testbed
+    not_ready = next(e for e in events if e["kind"] == "pod-not-ready")
+    assert not_ready["pod"] == victim.split("/")[-1]
+    assert kinds.index("inject") < kinds.index("pod-not-ready") < kinds.index("pod-ready")
+    assert "alert-firing" in kinds
+
+    verdict = json.loads((record / "verdict.json").read_text())
+    assert verdict["status"] == "passed"
+    observed = json.loads((record / "observed.json").read_text())
+    assert observed["phases"]["chaos"]["metrics"]["ready_pods_min"]["value"] == 2
+    assert observed["phases"]["chaos"]["metrics"]["availability"]["value"] < 1.0
+
+    assert _chaos_objects(bridged.api) == []
+    wait_until(lambda: _testbed_healthy(bridged.testbed), 20, "testbed pods healthy")
+    assert not list((runs / "kubernetes").glob("*/chaos-in-flight.json"))
+
+
+def _start_run(bridged: Bridged, runs: Path) -> subprocess.Popen[str]:
+    return subprocess.Popen(
+        [CHAOSLAB, "run", str(bridged.spec), *bridged.args(runs), "--no-predict"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+
+
+def _wait_injected(runs: Path, process: subprocess.Popen[str]) -> None:
+    def injected() -> bool:
+        assert process.poll() is None, process.stdout.read() if process.stdout else ""
+        return any(e["kind"] == "inject" for r in runs.glob("pod-failure-e2e-*") for e in _events(r))
+
+    wait_until(injected, 120, "the chaos injected")
+
+
+def test_sigint_mid_chaos_leaves_no_object_behind(bridged: Bridged, tmp_path: Path) -> None:
+    runs = tmp_path / "runs"
+    process = _start_run(bridged, runs)
+    try:
+        _wait_injected(runs, process)
+        assert _chaos_objects(bridged.api)
+        process.send_signal(signal.SIGINT)
+        output, _ = process.communicate(timeout=120)
+    finally:
+        if process.poll() is None:
+            process.kill()
+    assert process.returncode == 130, output
+    assert "rollback done" in output
+    assert _chaos_objects(bridged.api) == []
+    wait_until(lambda: _testbed_healthy(bridged.testbed), 30, "testbed pods healthy")
+
+
+def test_cleanup_deletes_what_a_killed_run_left_on_the_cluster(bridged: Bridged, tmp_path: Path) -> None:
+    runs = tmp_path / "runs"
+    process = _start_run(bridged, runs)
+    try:
+        _wait_injected(runs, process)
+        process.kill()  # SIGKILL: no rollback, the marker stays
+        process.wait(timeout=30)
+    finally:
+        if process.poll() is None:
+            process.kill()
+    (left,) = _chaos_objects(bridged.api)
+    assert list((runs / "kubernetes").glob("*/chaos-in-flight.json"))
+    result = subprocess.run(
+        [
+            CHAOSLAB,
+            "cleanup",
+            "--backend",
+            "kubernetes",
+            "--kubeconfig",
+            str(bridged.cluster.kubeconfig),
+            "--runs",
+            str(runs),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=180,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert f"deleted PodChaos {CHAOS_NAMESPACE}/{left}" in result.stdout
+    assert _chaos_objects(bridged.api) == []
+    wait_until(lambda: _testbed_healthy(bridged.testbed), 30, "testbed pods healthy")
+    assert not list((runs / "kubernetes").glob("*/chaos-in-flight.json"))
