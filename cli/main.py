@@ -23,7 +23,7 @@ from cli.backend import (
     TargetOption,
 )
 from cli.common import configure_logging, err_console, reports_errors
-from cli.run import cleanup_command, run_command
+from cli.run import cleanup_command, doctor_text, run_command
 from cli.score import score_text
 from cli.testbed import RunDirOption
 from cli.testbed import app as testbed_app
@@ -104,6 +104,28 @@ def run(
     code = run_command(spec, where, runs, dry_run, predict, replications, seed, jobs, console, profile)
     if code:
         raise typer.Exit(code)
+
+
+@app.command(name="doctor")
+@reports_errors
+def doctor_command(
+    spec: Annotated[Path, typer.Argument(help="The experiment spec to check the cluster for.")],
+    backend: BackendOption = "kubernetes",
+    run_dir: RunDirOption = None,
+    kubeconfig: KubeconfigOption = None,
+    context: ContextOption = None,
+    in_cluster: InClusterOption = False,
+    prometheus: PrometheusOption = None,
+    verbose: Annotated[bool, typer.Option("--verbose", "-v")] = False,
+) -> None:
+    """Check that an experiment can run: API, Chaos Mesh, dry runs, RBAC, target pods, blast radius,
+    Prometheus' alert rules (exit 1 on any failed check)."""
+    configure_logging(verbose)
+    raise typer.Exit(
+        doctor_text(
+            spec, Backend(backend, run_dir, kubeconfig, context, in_cluster, "-", prometheus or "-"), console
+        )
+    )
 
 
 @app.command()

@@ -27,8 +27,11 @@ from cli.backend import Backend, open_seams
 from runner.backend import cluster_marker, open_cluster, open_testbed
 from runner.cleanup import cleanup
 from runner.cluster_cleanup import cleanup_cluster
+from runner.doctor import doctor
 from runner.executors.cluster_view import ClusterSystem
 from runner.marker import Marker
+from runner.prerequisites import check_prerequisites
+from runner.prometheus import PrometheusApi
 from runner.results import Progress
 from runner.runner import Runner
 from runner.state import RunOptions
@@ -181,3 +184,30 @@ def cleanup_command(
     for note in report.notes:
         say(console, f"note: {note}")
     return 0
+
+
+def doctor_text(spec: Path, backend: Backend, console: Console) -> int:
+    """What `chaoslab doctor` does: one line per check; returns 1 when any failed."""
+    experiment = load_experiment(spec)
+    if backend.kind != "kubernetes":
+        with open_testbed(backend.run_dir) as testbed:
+            prometheus = PrometheusApi(testbed.prometheus_url)
+            try:
+                warnings = check_prerequisites(experiment, testbed, prometheus)
+            finally:
+                prometheus.close()
+        say(console, f"ok   testbed at {testbed.location}: running, pods ready, Prometheus up with the rules")
+        for warning in warnings:
+            say(console, f"warn {warning}")
+        return 0
+    api, location = open_cluster(backend.cluster())
+    try:
+        checks = doctor(api, experiment, backend.prometheus if backend.prometheus != "-" else None)
+    finally:
+        api.close()  # type: ignore[no-untyped-call]
+    say(console, f"{location}, experiment {experiment.name}")
+    for check in checks:
+        say(console, check.line())
+    failed = sum(1 for c in checks if not c.ok)
+    say(console, f"{len(checks) - failed}/{len(checks)} checks passed")
+    return 1 if failed else 0

@@ -25,6 +25,7 @@ from kubernetes.config.config_exception import ConfigException
 
 from chaos.errors import PrerequisiteError
 from chaos.spec import Experiment
+from runner.doctor import doctor, require
 from runner.executors.base import SystemClock
 from runner.executors.cluster_view import ClusterSystem
 from runner.executors.kubernetes import KubernetesExecutor
@@ -148,6 +149,7 @@ def cluster_seams(
 ) -> Iterator[Seams]:
     """The runner's seams on a Kubernetes cluster (API and Prometheus connections closed after)."""
     api, location = open_cluster(where)
+    require(doctor(api, experiment, where.prometheus))
     namespace = experiment.system.service.namespace
     run_id = f"{experiment.name}-{time.strftime('%Y%m%dT%H%M%SZ', time.gmtime())}"
     chaos_namespaces = tuple(sorted({step.manifest.namespace for step in experiment.chaos})) or (
