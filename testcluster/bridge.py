@@ -29,9 +29,7 @@ from typing import Any
 
 from kubernetes import client
 from kubernetes.client import ApiClient, ApiException
-from urllib3.exceptions import HTTPError as Urllib3Error
 
-from chaos.errors import ChaosLabError
 from testbed.client import TestbedClient
 
 log = logging.getLogger(__name__)
@@ -41,6 +39,16 @@ PAUSE_PREFIXES = ("gcr.io/google-containers/pause", "registry.k8s.io/pause")
 
 def _paused(pod: Any) -> bool:
     return all(str(c.image).split(":")[0] in PAUSE_PREFIXES for c in pod.spec.containers)
+
+
+def _status_state(pod: Any) -> tuple[bool, bool, int]:
+    """(running, ready, restart count) as the pod's status says now."""
+    status = pod.status
+    conditions = (status.conditions if status else None) or []
+    ready = any(c.type == "Ready" and c.status == "True" for c in conditions)
+    containers = (status.container_statuses if status else None) or []
+    restarts = int(containers[0].restart_count or 0) if containers else 0
+    return (status is not None and status.phase == "Running", ready, restarts)
 
 
 def _now() -> str:
@@ -80,7 +88,7 @@ class Bridge:
         while not self._stop.is_set():
             try:
                 self.step()
-            except (ApiException, Urllib3Error, OSError, ChaosLabError) as exc:
+            except Exception as exc:  # the bridge must outlive any one pass; the error is kept
                 message = f"{type(exc).__name__}: {exc}"
                 if not self.errors or self.errors[-1] != message:
                     log.warning("bridge: %s", message)
@@ -147,11 +155,14 @@ class Bridge:
             self.testbed.recover_pod_failure(view["name"])
 
     def _write_status(self, pod: Any, view: dict[str, Any] | None) -> None:
+        """Level-triggered: write the status when the pod's differs from the testbed pod's."""
         ready = bool(view and view["ready"] and not view["failure_injected"])
         key = pod.metadata.name
         state = (view is not None, ready, int(view["restarts"]) if view else 0)
-        if self._written.get(key) == state:
+        if _status_state(pod) == state:
             return
+        if self._written.get(key) == state:
+            log.info("bridge: %s's status was changed by someone else; writing it again", key)
         status = "True" if ready else "False"
         now = _now()
         containers = [

@@ -165,7 +165,30 @@ def test_pod_failure_through_chaos_mesh_on_the_bridged_testbed(bridged: Bridged,
     assert not list((runs / "kubernetes").glob("*/chaos-in-flight.json"))
 
 
+def _settled(bridged: Bridged) -> None:
+    """Every testbed pod healthy and every cluster pod ready again (the bridge's errors if not)."""
+    wait_until(lambda: _testbed_healthy(bridged.testbed), 30, "testbed pods healthy")
+    try:
+        wait_until(lambda: len(ready_pods(bridged.api)) == 3, 30, "3 cluster pods ready")
+    except AssertionError:
+        pods = client.CoreV1Api(bridged.api).list_namespaced_pod(NAMESPACE).items
+        seen = [
+            (
+                p.metadata.name,
+                p.status.phase,
+                [(c.type, c.status) for c in p.status.conditions or []],
+                p.metadata.deletion_timestamp,
+            )
+            for p in pods
+        ]
+        testbed = [(p["name"], p["ready"], p["failure_injected"]) for p in bridged.testbed.pods()]
+        raise AssertionError(
+            f"cluster {seen}; testbed {testbed}; pairs {bridged.bridge.pairs}; errors {bridged.bridge.errors}"
+        ) from None
+
+
 def _start_run(bridged: Bridged, runs: Path) -> subprocess.Popen[str]:
+    _settled(bridged)
     return subprocess.Popen(
         [CHAOSLAB, "run", str(bridged.spec), *bridged.args(runs), "--no-predict"],
         stdout=subprocess.PIPE,
@@ -196,7 +219,7 @@ def test_sigint_mid_chaos_leaves_no_object_behind(bridged: Bridged, tmp_path: Pa
     assert process.returncode == 130, output
     assert "rollback done" in output
     assert _chaos_objects(bridged.api) == []
-    wait_until(lambda: _testbed_healthy(bridged.testbed), 30, "testbed pods healthy")
+    _settled(bridged)
 
 
 def test_cleanup_deletes_what_a_killed_run_left_on_the_cluster(bridged: Bridged, tmp_path: Path) -> None:
@@ -229,5 +252,5 @@ def test_cleanup_deletes_what_a_killed_run_left_on_the_cluster(bridged: Bridged,
     assert result.returncode == 0, result.stdout + result.stderr
     assert f"deleted PodChaos {CHAOS_NAMESPACE}/{left}" in result.stdout
     assert _chaos_objects(bridged.api) == []
-    wait_until(lambda: _testbed_healthy(bridged.testbed), 30, "testbed pods healthy")
+    _settled(bridged)
     assert not list((runs / "kubernetes").glob("*/chaos-in-flight.json"))
