@@ -94,6 +94,8 @@ class TestCluster:
     ca: Pair
     admin: Pair
     processes: dict[str, ProcessRecord] = field(default_factory=dict)
+    chaos_metrics_port: int | None = None
+    """Where Chaos Mesh's controller-manager serves its Prometheus metrics."""
     _authority: Authority | None = None
 
     __test__ = False  # not a pytest test class
@@ -256,6 +258,7 @@ class TestCluster:
             "TEMPLATE_NAMESPACE": CHAOS_NAMESPACE,
         }
         self._spawn("chaos-controller-manager", [str(bins["chaos-controller-manager"])], env=env)
+        self.chaos_metrics_port = metrics_port
         self._wait("chaos-controller-manager webhook", self._webhook_up)
         self._register_webhooks()
 
