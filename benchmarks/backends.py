@@ -23,8 +23,6 @@ import tempfile
 import time
 from pathlib import Path
 
-import yaml
-
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from prediction_accuracy import CASES, REPLICATIONS, SEED, Case, run_case, write_case
@@ -40,26 +38,9 @@ from testbed import lifecycle
 from testbed.client import TestbedClient
 from testbed.rundir import RULES_FILE, RunDir
 from testcluster.bridge import Bridge
-from testcluster.cluster import CUSTOM_STATUS, TestCluster
+from testcluster.cluster import TestCluster, deploy_service, ready_pods
 
 ROOT = Path(__file__).resolve().parent.parent
-
-
-def _deploy(cluster: TestCluster, replicas: int) -> None:
-    for doc in yaml.safe_load_all((ROOT / "k8s" / "namespace.yaml").read_text()):
-        cluster.apply(doc)
-    deployment = yaml.safe_load((ROOT / "k8s" / "deployment.yaml").read_text())
-    deployment["spec"]["replicas"] = replicas
-    deployment["spec"]["template"]["metadata"].setdefault("annotations", {}).update(CUSTOM_STATUS)
-    deadline = time.monotonic() + 60
-    while True:
-        try:
-            cluster.apply(deployment)
-            return
-        except RuntimeError:
-            if time.monotonic() > deadline:
-                raise
-            time.sleep(0.5)
 
 
 def run_on_cluster(case: Case, folder: Path) -> tuple[ScoreCard, Path]:
@@ -74,24 +55,14 @@ def run_on_cluster(case: Case, folder: Path) -> tuple[ScoreCard, Path]:
     try:
         cluster = TestCluster.start(folder / "cluster")
         cluster.add_node("testbed")
-        _deploy(cluster, case.replicas)
-        from kubernetes import client, config
+        deploy_service(cluster, case.replicas, bridged=True)
+        from kubernetes import config
 
         api = config.new_client_from_config(str(cluster.kubeconfig))  # type: ignore[no-untyped-call]
         with TestbedClient(run_dir) as testbed:
             bridge = Bridge(api, testbed, "ml-services", "app=ml-prediction-service").start()
-            core = client.CoreV1Api(api)
             deadline = time.monotonic() + 120
-            while time.monotonic() < deadline:
-                pods = core.list_namespaced_pod("ml-services").items
-                ready = [
-                    p
-                    for p in pods
-                    if p.status is not None
-                    and any(c.type == "Ready" and c.status == "True" for c in p.status.conditions or [])
-                ]
-                if len(ready) == case.replicas:
-                    break
+            while len(ready_pods(api)) < case.replicas and time.monotonic() < deadline:
                 time.sleep(0.5)
             where = ClusterTarget(cluster.kubeconfig, None, testbed.urls.service, testbed.urls.prometheus)
             rules = run_dir.file(RULES_FILE)

@@ -27,6 +27,7 @@ from typing import Any
 
 import httpx
 import yaml
+from kubernetes import client
 
 from chaos.errors import PrerequisiteError
 from chaos.processes import ProcessRecord, is_alive, record_of, spawn, stop
@@ -453,3 +454,38 @@ def running(folder: Path, chaos_mesh: bool = True) -> Iterator[TestCluster]:
         yield cluster
     finally:
         cluster.stop()
+
+
+def deploy_service(cluster: TestCluster, replicas: int, bridged: bool = False) -> None:
+    """k8s/namespace.yaml and k8s/deployment.yaml, as a user applies them, with `replicas`; with
+    `bridged`, its pods carry kwok's custom-status annotation (the testbed bridge writes it)."""
+    for doc in yaml.safe_load_all((ROOT / "k8s" / "namespace.yaml").read_text()):
+        cluster.apply(doc)
+    deployment = yaml.safe_load((ROOT / "k8s" / "deployment.yaml").read_text())
+    deployment["spec"]["replicas"] = replicas
+    if bridged:
+        deployment["spec"]["template"]["metadata"].setdefault("annotations", {}).update(CUSTOM_STATUS)
+    deadline = time.monotonic() + READY_TIMEOUT
+    while True:  # the namespace's default service account comes from the controller-manager
+        try:
+            cluster.apply(deployment)
+            return
+        except RuntimeError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.5)
+
+
+def ready_pods(
+    api: Any, namespace: str = "ml-services", selector: str = "app=ml-prediction-service"
+) -> list[Any]:
+    """The pods of the service that exist (not being deleted) and are Ready."""
+    pods = client.CoreV1Api(api).list_namespaced_pod(namespace, label_selector=selector).items
+    return [
+        p
+        for p in pods
+        if p.metadata is not None
+        and p.metadata.deletion_timestamp is None
+        and p.status is not None
+        and any(c.type == "Ready" and c.status == "True" for c in (p.status.conditions or []))
+    ]

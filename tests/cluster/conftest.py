@@ -12,11 +12,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
-from kubernetes import client, config
+from kubernetes import config
 from kubernetes.client import ApiClient
 
-from testcluster.cluster import TestCluster, available, binaries
+from testcluster.cluster import TestCluster, available, binaries, deploy_service, ready_pods
 
 ROOT = Path(__file__).resolve().parents[2]
 NAMESPACE = "ml-services"
@@ -28,31 +27,7 @@ def _require_binaries() -> None:
         binaries()  # raises ControlPlaneMissingError naming what is missing and how to build it
 
 
-def deploy_service(cluster: TestCluster, replicas: int = 4) -> None:
-    """k8s/namespace.yaml and k8s/deployment.yaml, as a user deploys them, with `replicas`."""
-    for doc in yaml.safe_load_all((ROOT / "k8s" / "namespace.yaml").read_text()):
-        cluster.apply(doc)
-    deployment = yaml.safe_load((ROOT / "k8s" / "deployment.yaml").read_text())
-    deployment["spec"]["replicas"] = replicas
-    deadline = time.monotonic() + 60
-    while True:  # the namespace's default service account comes from the controller-manager
-        try:
-            cluster.apply(deployment)
-            break
-        except RuntimeError:
-            if time.monotonic() > deadline:
-                raise
-            time.sleep(0.5)
-
-
-def ready_pods(api: ApiClient, namespace: str = NAMESPACE) -> list[Any]:
-    pods = client.CoreV1Api(api).list_namespaced_pod(namespace, label_selector="app=ml-prediction-service")
-    return [
-        p
-        for p in pods.items
-        if p.metadata.deletion_timestamp is None
-        and any(c.type == "Ready" and c.status == "True" for c in (p.status.conditions or []))
-    ]
+__all__ = ["CHAOS_NAMESPACE", "NAMESPACE", "ROOT", "deploy_service", "ready_pods", "wait_until"]
 
 
 def wait_until(check: Any, timeout: float = 60.0, what: str = "condition") -> Any:
@@ -71,7 +46,7 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TestCluster]:
     started = TestCluster.start(tmp_path_factory.mktemp("cluster"))
     try:
         started.add_node("kwok-node-0")
-        deploy_service(started)
+        deploy_service(started, replicas=4)
         yield started
     finally:
         started.stop()

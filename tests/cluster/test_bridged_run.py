@@ -12,13 +12,11 @@ import json
 import signal
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-import yaml
 from kubernetes import client, config
 from kubernetes.client import ApiClient
 
@@ -28,8 +26,8 @@ from testbed.client import TestbedClient
 from testbed.config import Overrides
 from testbed.rundir import RULES_FILE, RunDir
 from testcluster.bridge import Bridge
-from testcluster.cluster import CUSTOM_STATUS, TestCluster, available, binaries
-from tests.cluster.conftest import CHAOS_NAMESPACE, NAMESPACE, ROOT, ready_pods, wait_until
+from testcluster.cluster import TestCluster, available, binaries, deploy_service
+from tests.cluster.conftest import CHAOS_NAMESPACE, NAMESPACE, ready_pods, wait_until
 from tests.runner.test_run_e2e import write_files
 
 pytestmark = [pytest.mark.e2e, pytest.mark.cluster]
@@ -61,24 +59,6 @@ class Bridged:
         ]
 
 
-def _deploy(cluster: TestCluster, replicas: int) -> None:
-    for doc in yaml.safe_load_all((ROOT / "k8s" / "namespace.yaml").read_text()):
-        cluster.apply(doc)
-    deployment = yaml.safe_load((ROOT / "k8s" / "deployment.yaml").read_text())
-    deployment["spec"]["replicas"] = replicas
-    template = deployment["spec"]["template"]["metadata"]
-    template.setdefault("annotations", {}).update(CUSTOM_STATUS)
-    deadline = time.monotonic() + 60
-    while True:
-        try:
-            cluster.apply(deployment)
-            return
-        except RuntimeError:
-            if time.monotonic() > deadline:
-                raise
-            time.sleep(0.5)
-
-
 @pytest.fixture(scope="module")
 def bridged(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Bridged]:
     if not available():
@@ -98,7 +78,7 @@ def bridged(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Bridged]:
     try:
         cluster = TestCluster.start(folder / "cluster")
         cluster.add_node("testbed")
-        _deploy(cluster, replicas=3)
+        deploy_service(cluster, replicas=3, bridged=True)
         api = config.new_client_from_config(str(cluster.kubeconfig))
         with TestbedClient(run_dir) as testbed:
             bridge = Bridge(api, testbed, NAMESPACE, "app=ml-prediction-service").start()
