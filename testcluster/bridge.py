@@ -67,6 +67,8 @@ class Bridge:
     pairs: dict[str, str] = field(default_factory=dict)
     """cluster pod name -> testbed pod name."""
     errors: list[str] = field(default_factory=list)
+    overwritten: int = 0
+    """Times another component changed a pod status the bridge had written (0 on a sound cluster)."""
     _stop: threading.Event = field(default_factory=threading.Event)
     _thread: threading.Thread | None = None
     _written: dict[str, tuple[bool, bool, int]] = field(default_factory=dict)
@@ -162,7 +164,10 @@ class Bridge:
         if _status_state(pod) == state:
             return
         if self._written.get(key) == state:
-            log.info("bridge: %s's status was changed by someone else; writing it again", key)
+            conditions = (pod.status.conditions if pod.status else None) or []
+            said = [(c.type, c.status, c.reason, c.message) for c in conditions if c.type == "Ready"]
+            log.warning("bridge: %s's status was changed by someone else (%s); writing it again", key, said)
+            self.overwritten += 1
         status = "True" if ready else "False"
         now = _now()
         containers = [

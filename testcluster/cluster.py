@@ -221,6 +221,10 @@ class TestCluster:
                 "--cidr=10.0.0.1/24",
                 "--node-ip=10.0.0.1",
                 f"--server-address=127.0.0.1:{kwok_port}",
+                # heartbeats by Lease: without one kwok posts node status about once a minute,
+                # past the node lifecycle controller's 50 s grace, which then marks every pod of
+                # the node not ready for a moment each minute
+                "--node-lease-duration-seconds=40",
             ],
         )
         # the default service account exists once the controller-manager's controller made it

@@ -142,6 +142,7 @@ def test_pod_failure_through_chaos_mesh_on_the_bridged_testbed(bridged: Bridged,
 
     assert _chaos_objects(bridged.api) == []
     wait_until(lambda: _testbed_healthy(bridged.testbed), 20, "testbed pods healthy")
+    assert bridged.bridge.overwritten == 0  # nothing else (node lifecycle, kwok) wrote pod status
     assert not list((runs / "kubernetes").glob("*/chaos-in-flight.json"))
 
 
