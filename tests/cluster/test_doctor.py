@@ -53,7 +53,7 @@ def test_doctor_names_every_access_the_identity_lacks(cluster: TestCluster, admi
 def test_a_cluster_without_chaos_mesh(tmp_path: Path) -> None:
     with running(tmp_path / "bare", chaos_mesh=False) as bare:
         bare.add_node("kwok-node-0")
-        deploy_service(bare)
+        deploy_service(bare, replicas=4)
         code, output = _doctor(bare.kubeconfig)
         assert code == 1
         assert "FAIL Chaos Mesh CRDs: the cluster serves no chaos-mesh.org/v1alpha1" in output
