@@ -24,6 +24,7 @@ from locust.event import Events
 from locust.runners import LocalRunner, MasterRunner, WorkerRunner
 
 from load._answers import AnswerTally, Verdict
+from load._pacing import user_phase
 from load._plan import SETTINGS, LoadPlan, PlanError, Settings, env_name, resolve_plan
 from load._recorder import RequestRecorder
 from load._records import FLUSH_INTERVAL, RecordWriter, part_name, write_run_marker
@@ -83,11 +84,17 @@ class LoadSession:
     def plan(self, environment: Environment) -> LoadPlan:
         return resolve_plan(Settings.from_options(environment.parsed_options))
 
-    def user_rng(self, environment: Environment) -> random.Random:
-        """A random source per user: reproducible when --chaoslab-seed is set."""
+    def new_user(self, environment: Environment) -> tuple[random.Random, float]:
+        """A random source and a pacing phase per user: the source reproducible when
+        --chaoslab-seed is set, the phase the golden-ratio sequence over this process' users
+        (shifted by a per-process offset on a distributed run's workers, so theirs interleave)."""
         seed = getattr(environment.parsed_options, "chaoslab_seed", "")
         n = next(self._users)
-        return random.Random(f"{seed}/{part_name()}/{n}") if seed else random.Random()
+        rng = random.Random(f"{seed}/{part_name()}/{n}") if seed else random.Random()
+        offset = 0.0
+        if isinstance(environment.runner, WorkerRunner):
+            offset = random.Random(f"{seed}/{part_name()}/phase").random()
+        return rng, user_phase(n, offset)
 
     def count(self, verdict: Verdict) -> None:
         self.tally.add(verdict)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import time
 
+import gevent
 from locust import FastHttpUser, LoadTestShape, events, task
 from locust.env import Environment
 
@@ -31,9 +32,12 @@ class PredictionUser(FastHttpUser):
         self.network_timeout = plan.timeout
         self.connection_timeout = plan.timeout
         super().__init__(environment)
-        self.rng = SESSION.user_rng(environment)
-        self.pacer = Pacer(plan.period, plan.arrival, self.rng)
+        self.rng, phase = SESSION.new_user(environment)
+        self.pacer = Pacer(plan.period, plan.arrival, self.rng, phase)
         self.started = time.monotonic()
+
+    def on_start(self) -> None:
+        gevent.sleep(self.pacer.first(time.monotonic()))  # to the user's place on the pacing grid
 
     def wait_time(self) -> float:
         return self.pacer.wait(self.started, time.monotonic())

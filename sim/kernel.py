@@ -43,6 +43,7 @@ from functools import partial
 
 import numpy as np
 
+from chaos.pacing import user_phase
 from chaos.system import SystemProfile
 from sim.breaker import CALL, OPEN, REJECT, TRIAL, CircuitBreaker, DeferredBreaker
 from sim.cache import cache_model, reads_back_sampler
@@ -166,7 +167,7 @@ def run_requests(
 
     # who sends next: the load generator's users, each waiting for its answer before its next
     # request (load/_pacing.py).
-    # closed: constant pacing (Locust `constant_pacing`), users started evenly over one period. They
+    # closed: constant pacing on a grid (load/_pacing.py), users at golden-ratio phases of one period. They
     #   sit in a time-sorted pair of lists read from `head`: almost every new entry is the latest so
     #   far and is appended; the others are inserted in order (ties: first in, first out).
     # poisson: every user has its own Poisson schedule of rate 1 / period, stationary from t = 0, and
@@ -178,9 +179,10 @@ def run_requests(
     period = users / load.rps
     lateness = load.pacing_lateness  # closed: each start this much later than its pacing asks
     closed = load.arrival == "closed"
-    schedule = [u * period / users for u in range(users)]  # closed: each user's iteration start
+    schedule = [user_phase(u) * period for u in range(users)]  # closed: each user's next grid point
     tries = [0] * users
-    due, who, head = list(schedule), list(range(users)), 0
+    who, head = sorted(range(users), key=schedule.__getitem__), 0
+    due = [schedule[u] for u in who]
     busy = [0.0] * users  # poisson: when the user's last request ended (INF: an overdue send is queued)
     backlog = [0] * users  # poisson: further overdue sends of the user
     later: list[tuple[float, int]] = []

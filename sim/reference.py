@@ -16,6 +16,7 @@ from typing import Any, cast
 import numpy as np
 import simpy
 
+from chaos.pacing import user_phase
 from chaos.system import SystemProfile
 from sim import outcomes as oc
 from sim.breaker import REJECT, TRIAL, CircuitBreaker
@@ -241,7 +242,7 @@ def simulate_reference(
     users = model.load.users
     period = users / model.load.rps
     for u in range(users):
-        model.env.process(model.user(u * period / users))
+        model.env.process(model.user(user_phase(u) * period))
     # let requests still in flight at the horizon finish (the client gives up by its timeout)
     model.env.run(until=horizon + profile.client.timeout + 1.0)
     events = tuple(e for e in cluster.events if e.time < horizon)

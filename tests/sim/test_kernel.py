@@ -7,6 +7,7 @@ from dataclasses import replace
 import numpy as np
 import pytest
 
+from chaos import pacing
 from chaos.system import SystemProfile
 from sim import outcomes as oc
 from sim.reference import simulate_reference
@@ -14,6 +15,11 @@ from sim.replication import simulate
 from sim.scenario import PodFault, Scenario
 from sim.trace import Trace
 from tests.sim.builders import constant, profile, run_for
+
+
+def at(user: int, period: float) -> float:
+    """When closed-loop `user` first sends: its golden-ratio phase of the period (chaos.pacing)."""
+    return pacing.user_phase(user) * period
 
 
 def run(prof: SystemProfile, scenario: Scenario, offset: float = 0.5, seed: int = 0) -> Trace:
@@ -26,9 +32,10 @@ def status(trace: Trace) -> np.ndarray:
 
 
 def test_closed_users_send_on_their_pacing_period() -> None:
-    # 2 users at 4 rps: period 0.5 s, users start 0.25 s apart; every answer takes 0.05 s
+    # 2 users at 4 rps: period 0.5 s, the second user at phase 0.618 of it
     tr = run(profile(users=2, rps=4.0), run_for(2.0))
-    assert tr.send.tolist() == [0.0, 0.25, 0.5, 0.75, 1.0, 1.25, 1.5, 1.75]
+    sends = [0.0, 0.5, 1.0, 1.5] + [at(1, 0.5) + k * 0.5 for k in range(4)]
+    assert tr.send.tolist() == pytest.approx(sorted(sends))
     assert np.allclose(tr.latency, 0.05)
     assert (tr.code == 0).all()
 
@@ -52,14 +59,16 @@ def test_a_slow_answer_delays_the_users_next_request() -> None:
 
 
 def test_full_queue_answers_overload_at_once() -> None:
-    # one slot, one queue place, answers take 1 s; three users arrive 1/300 s apart
+    # one slot, one queue place, answers take 1 s; three users in one 0.01 s period: user 0 at 0,
+    # user 2 at 0.0024, user 1 at 0.0062 (their golden-ratio phases)
     prof = profile(
         replicas=1, concurrency=1, max_queue=1, service=1.0, users=3, rps=300.0, request_timeout=5.0
     )
     tr = run(prof, run_for(0.01))
+    third = at(1, 0.01)
     assert status(tr).tolist() == [oc.OK, oc.OK, oc.OVERLOAD]
-    assert np.allclose(tr.start, [0.0, 1.0, 2 / 300])
-    assert np.allclose(tr.end, [1.0, 2.0, 2 / 300])
+    assert np.allclose(tr.start, [0.0, 1.0, third])
+    assert np.allclose(tr.end, [1.0, 2.0, third])
 
 
 def test_no_queue_means_overload_whenever_every_slot_is_busy() -> None:
@@ -72,19 +81,21 @@ def test_request_timeout_counts_queueing() -> None:
     # one slot, answers take 0.6 s, server deadline 1 s from arrival
     prof = profile(replicas=1, concurrency=1, service=0.6, users=2, rps=200.0, request_timeout=1.0)
     tr = run(prof, run_for(0.61))
-    # user 0 at 0: served 0 -> 0.6. user 1 at 0.005: waits until 0.6, would end at 1.2 > 1.005: cut.
-    # user 0 again at 0.6: waits for the slot until the cut at 1.005, would end at 1.605 > 1.6: cut.
+    # user 0 at 0: served 0 -> 0.6. user 1 at 0.0062: waits until 0.6, would end at 1.2 > 1.0062: cut.
+    # user 0 again at 0.6: waits for the slot until the cut at 1.0062, would end at 1.606 > 1.6: cut.
+    cut = 1.0 + at(1, 0.01)
     assert status(tr).tolist() == [oc.OK, oc.TIMEOUT, oc.TIMEOUT]
-    assert np.allclose(tr.start, [0.0, 0.6, 1.005])
-    assert np.allclose(tr.end, [0.6, 1.005, 1.6])
+    assert np.allclose(tr.start, [0.0, 0.6, cut])
+    assert np.allclose(tr.end, [0.6, cut, 1.6])
 
 
 def test_a_cut_request_frees_its_slot_for_the_next_one() -> None:
     prof = profile(replicas=1, concurrency=1, service=3.0, users=2, rps=200.0, request_timeout=1.0)
-    tr = run(prof, run_for(0.006))
+    tr = run(prof, run_for(0.007))
     assert status(tr).tolist() == [oc.TIMEOUT, oc.TIMEOUT]
-    # the first is cut at 1.0 and frees the slot; the second gets it at 1.0 and is cut at 1.005
-    assert np.allclose(tr.end, [1.0, 1.005])
+    # the first is cut at 1.0 and frees the slot; the second (sent at 0.0062) gets it at 1.0 and is
+    # cut at 1.0062
+    assert np.allclose(tr.end, [1.0, 1.0 + at(1, 0.01)])
     assert np.allclose(tr.start, [0.0, 1.0])
 
 
@@ -92,7 +103,7 @@ def test_client_timeout_does_not_free_the_servers_slot() -> None:
     prof = profile(replicas=1, concurrency=1, service=0.8, users=2, rps=8.0, client_timeout=0.5)
     tr = run(prof, run_for(0.3))
     assert status(tr).tolist() == [oc.TIMEOUT, oc.TIMEOUT]
-    assert np.allclose(tr.end, [0.5, 0.625])  # sent at 0 and 0.125, each given up after 0.5 s
+    assert np.allclose(tr.end, [0.5, at(1, 0.25) + 0.5])  # sent at 0 and 0.155, given up after 0.5 s
     assert np.allclose(tr.start, [0.0, 0.8])  # the server worked on the first until 0.8 regardless
 
 
@@ -113,9 +124,10 @@ def test_requests_in_flight_when_the_pod_fails_are_reset_at_that_instant() -> No
     prof = profile(replicas=1, concurrency=4, service=0.5, users=4, rps=8.0)
     tr = run(prof, run_for(12.0, pod_faults=(PodFault("pod-failure", 10.1, None, "one"),)))
     reset = status(tr) == oc.RESET
-    assert reset.sum() == 4  # sent at 9.625, 9.75, 9.875 and 10.0, all still working at 10.1
+    assert reset.sum() == 4  # each user's last request, sent within the 0.5 s before 10.1
     assert np.allclose(tr.end[reset], 10.1)
-    assert np.allclose(sorted(tr.send[reset]), [9.625, 9.75, 9.875, 10.0])
+    last = sorted(10.1 - (10.1 - at(u, 0.5)) % 0.5 for u in range(4))
+    assert np.allclose(sorted(tr.send[reset]), last)
 
 
 def test_no_pod_in_rotation_answers_unavailable() -> None:
@@ -192,6 +204,7 @@ def test_requests_the_client_gave_up_on_still_hold_their_queue_place() -> None:
         client_timeout=0.2,
         request_timeout=5.0,
     )
-    tr = run(prof, run_for(0.26))
-    assert np.allclose(tr.send, [0.0, 0.05, 0.2, 0.25])
+    tr = run(prof, run_for(0.27))
+    # user 0 at 0 and (given up) again at 0.2; user 1 at 0.062 and again at 0.262: no place left
+    assert np.allclose(tr.send, [0.0, at(1, 0.1), 0.2, 0.2 + at(1, 0.1)])
     assert status(tr).tolist() == [oc.TIMEOUT, oc.TIMEOUT, oc.TIMEOUT, oc.OVERLOAD]
