@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import time
 
-import gevent
+import gevent  # type: ignore[import-untyped]
 from locust import FastHttpUser, LoadTestShape, events, task
 from locust.env import Environment
 
