@@ -55,7 +55,7 @@ class ServeSettings:
     admin_token: str | None = None
     model_version: str | None = None
     ready_not_before: float | None = None
-    """Wall-clock time (epoch seconds) before which /ready fails: emulated container start-up."""
+    """Wall-clock time (epoch seconds) before which the pod does not listen: emulated container start-up."""
 
 
 def chaos_config(profile: SystemProfile, env: Mapping[str, str]) -> ChaosConfig:
@@ -199,9 +199,21 @@ def run(settings: ServeSettings) -> None:
     server = uvicorn.Server(config)
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, _exit_cleanly)
+    _emulate_start_up(settings.ready_not_before)
     server.run()
     if not server.started:
         raise ServiceConfigError(f"could not serve on {settings.host}:{settings.port} (see the log above)")
+
+
+def _emulate_start_up(not_before: float | None) -> None:
+    """Listen only once the emulated container start-up is over, as a container still loading its
+    model has nothing listening: connections to the pod are refused until then (the simulator's
+    "serves after startupTime"). Answering /predict at once while /ready failed let a replacement
+    pod serve traffic through the load balancer's slot before it had started."""
+    wait = 0.0 if not_before is None else not_before - time.time()
+    if wait > 0:
+        log.info("emulated start-up: listening in %.2f s", wait)
+        time.sleep(wait)
 
 
 def _exit_cleanly(sig: int, frame: FrameType | None) -> None:
