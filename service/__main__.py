@@ -47,7 +47,7 @@ def _parser() -> argparse.ArgumentParser:
         type=float,
         default=None,
         metavar="EPOCH_SECONDS",
-        help="fail /ready until this wall-clock time (the testbed's emulated container start-up)",
+        help="listen only from this wall-clock time on (the testbed's emulated container start-up)",
     )
     serve.add_argument("--log-level", default="INFO", choices=("DEBUG", "INFO", "WARNING", "ERROR"))
 
