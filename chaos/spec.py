@@ -12,6 +12,7 @@ import math
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
+from functools import partial
 from pathlib import Path
 from typing import TypeVar
 
@@ -21,6 +22,7 @@ from chaos.errors import InvalidSpecError, Problem
 from chaos.fields import Fields
 from chaos.manifest import ChaosManifest, load_manifest
 from chaos.metrics import METRICS, PHASES
+from chaos.rollout import Rollout, load_rollout, model_rollout
 from chaos.selection import max_count
 from chaos.system import API_VERSION, Load, SystemProfile, load_system_profile, parse_load
 
@@ -66,11 +68,17 @@ class Scope:
     max_pods: int | None = None
 
 
+Fault = ChaosManifest | Rollout
+"""What one chaos step does: a Chaos Mesh manifest, or a rollout of the service's Deployment."""
+
+
 @dataclass(frozen=True)
 class ChaosStep:
-    """One Chaos Mesh manifest applied `after` seconds into the chaos phase."""
+    """One fault applied `after` seconds into the chaos phase: a Chaos Mesh manifest, the chaotic
+    deployment or a model rollout (chaos.rollout). `path` is the file it came from (the spec itself
+    for a model rollout)."""
 
-    manifest: ChaosManifest
+    manifest: Fault
     path: Path
     after: float = 0.0
 
@@ -80,6 +88,14 @@ class ChaosStep:
         if self.manifest.action in ("pod-kill", "container-kill"):
             return self.after
         return None if self.manifest.duration is None else self.after + self.manifest.duration
+
+    @property
+    def rollout(self) -> Rollout | None:
+        return self.manifest if isinstance(self.manifest, Rollout) else None
+
+    @property
+    def chaos_mesh(self) -> ChaosManifest | None:
+        return self.manifest if isinstance(self.manifest, ChaosManifest) else None
 
 
 @dataclass(frozen=True)
@@ -214,7 +230,7 @@ def parse_experiment(
         system = _load_profile(system_file, problems)
     hypothesis = _hypothesis(spec.section("hypothesis"))
     scope = _scope(spec.section("scope"))
-    chaos = tuple(_chaos_steps(spec, path))
+    chaos = tuple(_chaos_steps(spec, path, system))
     load = parse_load(spec.section("load")) if spec.has("load") else (system.load if system else Load())
     if not load.entities and system is not None:  # what the load asks about is the system's, unless stated
         load = replace(load, entities=system.load.entities)
@@ -311,18 +327,51 @@ def _scope(f: Fields) -> Scope:
     return Scope(environment, namespace, selector, max_percent, max_pods)
 
 
-def _chaos_steps(spec: Fields, path: Path) -> list[ChaosStep]:
+_STEP_KINDS = ("manifest", "rollout", "modelRollout")
+
+
+def _chaos_steps(spec: Fields, path: Path, system: SystemProfile | None) -> list[ChaosStep]:
     steps: list[ChaosStep] = []
     for item in spec.items("chaos"):
-        ref = item.text("manifest")
+        kinds = [k for k in _STEP_KINDS if item.has(k)]
         after = item.duration("after", default="0s")
-        item.finish()
-        manifest = _load_referenced(path, ref, item, "manifest", load_manifest)
-        if manifest is not None:
-            steps.append(ChaosStep(manifest, path.parent / ref, after))
+        if len(kinds) != 1:
+            item.consume(*_STEP_KINDS, "duration")
+            item.finish()
+            item.problem("", sorted(kinds), f"needs exactly one of {', '.join(_STEP_KINDS)}")
+            continue
+        kind = kinds[0]
+        if kind == "manifest":
+            ref = item.text("manifest")
+            item.finish()
+            manifest = _load_referenced(path, ref, item, "manifest", load_manifest)
+            if manifest is not None:
+                steps.append(ChaosStep(manifest, path.parent / ref, after))
+            continue
+        duration = item.duration("duration", positive=True) if item.has("duration") else None
+        if system is None:  # its problems are reported already; a rollout is read against it
+            item.consume(kind)
+            item.finish()
+            continue
+        if kind == "rollout":
+            ref = item.text("rollout")
+            item.finish()
+            loaded = _load_referenced(path, ref, item, "rollout", partial(_rollout_file, system, duration))
+            if loaded is not None:
+                steps.append(ChaosStep(loaded, path.parent / ref, after))
+        else:
+            rollout = model_rollout(item.section("modelRollout"), system, str(path), duration)
+            item.finish()
+            steps.append(ChaosStep(rollout, path, after))
     if spec.has("chaos") and isinstance(spec.data.get("chaos"), list) and not spec.data["chaos"]:
         spec.problem("chaos", [], "must list at least one manifest")
+    if sum(1 for s in steps if s.rollout is not None) > 1:
+        spec.problem("chaos", [s.path.name for s in steps if s.rollout], "may hold one rollout step at most")
     return steps
+
+
+def _rollout_file(system: SystemProfile, duration: float | None, path: Path) -> Rollout:
+    return load_rollout(path, system, duration)
 
 
 def _phases(f: Fields) -> Phases:
@@ -478,6 +527,18 @@ def _check_scope(spec: Fields, scope: Scope, chaos: tuple[ChaosStep, ...], syste
     for index, step in enumerate(chaos):
         m = step.manifest
         outside = [ns for ns in m.selector.namespaces if ns != scope.namespace]
+        if isinstance(m, Rollout):  # a rolling update replaces every pod
+            if outside:
+                spec.problem(
+                    f"chaos[{index}]", m.namespace, f"rolls out outside scope.namespace {scope.namespace!r}"
+                )
+            elif replicas > limit:
+                spec.problem(
+                    f"chaos[{index}]",
+                    m.action,
+                    f"replaces all {replicas} pods, above scope.blastRadius ({limit:g} pods)",
+                )
+            continue
         if outside or not m.selector.namespaces:
             spec.problem(
                 f"chaos[{index}].manifest",

@@ -7,6 +7,8 @@ calibration refines it. Field names follow Kubernetes conventions (camelCase, Go
 from __future__ import annotations
 
 import math
+import re
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
@@ -40,6 +42,28 @@ class Probe:
 
 
 @dataclass(frozen=True)
+class RolloutStrategy:
+    """The Deployment's RollingUpdate strategy: how many pods above `replicas` a rolling update may
+    create (`maxSurge`) and how many below it may be unavailable (`maxUnavailable`), each a count or
+    a percentage of `replicas` (surge rounds up, unavailable rounds down, as Kubernetes does)."""
+
+    max_surge: str = "25%"
+    max_unavailable: str = "0"
+
+    def surge(self, replicas: int) -> int:
+        return _pods_of(self.max_surge, replicas, math.ceil)
+
+    def unavailable(self, replicas: int) -> int:
+        return _pods_of(self.max_unavailable, replicas, math.floor)
+
+
+def _pods_of(value: str, replicas: int, rounding: Callable[[float], int]) -> int:
+    if value.endswith("%"):
+        return int(rounding(replicas * float(value[:-1]) / 100))
+    return int(value)
+
+
+@dataclass(frozen=True)
 class Service:
     name: str = "ml-prediction-service"
     namespace: str = "ml-services"
@@ -49,6 +73,7 @@ class Service:
     max_queue: int = 64
     service_time: Distribution = field(default_factory=lambda: Distribution("lognormal", 0.03, 0.3))
     request_timeout: float = 1.0
+    strategy: RolloutStrategy = field(default_factory=RolloutStrategy)
 
 
 @dataclass(frozen=True)
@@ -98,6 +123,13 @@ class ModelQuality:
     """The fallback model on the entity's own features (the primary model raised or hung)."""
     default_features: float = 0.0
     """The fallback model on default features (neither the store nor the cache had them)."""
+    versions: dict[str, float] = field(default_factory=dict)
+    """The primary model's share of wrong answers per other model version a rollout may serve
+    (`primary` is the default version's)."""
+
+    def primary_of(self, version: str | None) -> float:
+        """The wrong share of the primary model of `version` (None: the default version)."""
+        return self.primary if version is None else self.versions[version]
 
 
 @dataclass(frozen=True)
@@ -254,9 +286,34 @@ def _service(f: Fields) -> Service:
         max_queue=f.integer("maxQueue", minimum=0),
         service_time=parse_distribution(f.section("serviceTime")),
         request_timeout=f.duration("requestTimeout", positive=True),
+        strategy=_strategy(f.section("strategy", required=False)),
     )
     f.finish()
+    if s.strategy.surge(s.replicas) == 0 and s.strategy.unavailable(s.replicas) == 0:
+        f.problem(
+            "strategy",
+            f"maxSurge {s.strategy.max_surge}, maxUnavailable {s.strategy.max_unavailable}",
+            "lets a rolling update neither add nor take away a pod; one of them must be above 0",
+        )
     return s
+
+
+_INT_OR_PERCENT = re.compile(r"[0-9]+%?")
+
+
+def _strategy(f: Fields) -> RolloutStrategy:
+    """`maxSurge` / `maxUnavailable` as the Deployment writes them: a whole number or 'N%'."""
+    values: dict[str, str] = {}
+    for key, default in (("maxSurge", "25%"), ("maxUnavailable", "0")):
+        raw = f.data.get(key, default)
+        f.consume(key)
+        text = str(raw) if isinstance(raw, int | str) and not isinstance(raw, bool) else ""
+        if not _INT_OR_PERCENT.fullmatch(text) or (text.endswith("%") and int(text[:-1]) > 100):
+            f.problem(key, raw, "must be a whole number of pods or a percentage such as '25%'")
+            text = default
+        values[key] = text
+    f.finish()
+    return RolloutStrategy(values["maxSurge"], values["maxUnavailable"])
 
 
 def _probe(f: Fields) -> Probe:
@@ -335,9 +392,16 @@ def _model_quality(f: Fields) -> ModelQuality:
         primary=f.fraction("primary", default=0.0),
         fallback_model=f.fraction("fallbackModel", default=0.0),
         default_features=f.fraction("defaultFeatures", default=0.0),
+        versions=_versions(f.section("versions", required=False)),
     )
     f.finish()
     return q
+
+
+def _versions(f: Fields) -> dict[str, float]:
+    versions = {str(name): f.fraction(str(name)) for name in list(f.data)}
+    f.finish()
+    return versions
 
 
 def _variation(f: Fields) -> Variation:

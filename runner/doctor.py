@@ -102,7 +102,9 @@ def check_dry_runs(api: ApiClient, experiment: Experiment) -> list[Check]:
     objects = client.CustomObjectsApi(api)
     checks = []
     for step in experiment.chaos:
-        m = step.manifest
+        m = step.chaos_mesh
+        if m is None:  # a rollout patches the Deployment; `target pods` checks that it is there
+            continue
         name = f"dry run of {m.kind} {m.namespace}/{m.name}"
         try:
             objects.create_namespaced_custom_object(
@@ -186,8 +188,8 @@ def check_targets(api: ApiClient, experiment: Experiment) -> list[Check]:
     if scope.max_pods is not None:
         limit = min(limit, scope.max_pods)
     for step in experiment.chaos:
-        m = step.manifest
-        if not m.is_pod_chaos:
+        m = step.chaos_mesh
+        if m is None or not m.is_pod_chaos:
             continue
         hit = max_count(m.mode, m.value, len(live))
         ok = hit <= limit

@@ -408,8 +408,8 @@ class Runner:
         """Refuse pod chaos that may hit more pods than the scope allows on the running system."""
         limit, replicas = self._pod_limit(), self.seams.testbed.desired()
         for step in self.experiment.chaos:
-            m = step.manifest
-            if m.is_pod_chaos and max_count(m.mode, m.value, replicas) > limit:
+            m = step.chaos_mesh
+            if m is not None and m.is_pod_chaos and max_count(m.mode, m.value, replicas) > limit:
                 hit = max_count(m.mode, m.value, replicas)
                 raise BlastRadiusError(
                     f"{m.source}: {m.mode} {m.value or ''} may hit {hit} of {replicas} pods, above the "

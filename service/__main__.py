@@ -39,7 +39,9 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--redis-url", required=True)
     serve.add_argument("--artifacts", type=Path, required=True)
     serve.add_argument(
-        "--model-version", default=None, help="primary model version (default: the manifest's)"
+        "--model-version",
+        default=None,
+        help="primary model version (default: $CHAOSLAB_MODEL_VERSION, else the manifest's)",
     )
     serve.add_argument("--concurrency", type=int, default=None, help="model slots (default: the profile's)")
     serve.add_argument(

@@ -18,6 +18,7 @@ import uvicorn
 from prometheus_client import disable_created_metrics
 
 from chaos.model_chaos import ChaosConfig, seed_from_env
+from chaos.rollout import ENV_MODEL_VERSION as ROLLOUT_MODEL_VERSION
 from chaos.system import SystemProfile, load_system_profile
 from service.app import Pod, create_app
 from service.artifacts import Artifacts, load_artifacts
@@ -33,6 +34,8 @@ from service.predictor import Predictor, UnknownModelVersion
 log = logging.getLogger(__name__)
 
 ENV_ADMIN_TOKEN = "CHAOSLAB_ADMIN_TOKEN"
+ENV_MODEL_VERSION = ROLLOUT_MODEL_VERSION
+"""The primary model version when --model-version is not given (a model rollout sets it)."""
 SHUTDOWN_GRACE = 1.0  # seconds beyond the request deadline that in-flight requests get on SIGTERM
 EVENT_LOOP = "uvloop"
 """uvicorn's event loop; `Server.run` builds it (`asyncio.run` would always use the default loop)."""
@@ -104,7 +107,7 @@ def serve_settings(
         chaos=chaos_config(profile, env),
         chaos_seed=seed_from_env(env),
         admin_token=env.get(ENV_ADMIN_TOKEN) or None,
-        model_version=model_version,
+        model_version=model_version or env.get(ENV_MODEL_VERSION) or None,
         ready_not_before=ready_not_before,
     )
 

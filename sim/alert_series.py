@@ -18,7 +18,8 @@ horizon), so Prometheus' own rule engine can evaluate the rules on them (sim/pro
   deployment}`: the desired replicas and the ready pods at the scrape.
 
 A pod-kill deletes the pod: its series go stale and the new pod's series (a new `pod` name, as the
-ReplicaSet gives it) start `scheduleDelay` later. Not rendered: `mlservice_predictions_total` and
+ReplicaSet gives it) start `scheduleDelay` later; so do a rollout's new pods, and a pod a rollout
+deleted leaves discovery (its series go stale). Not rendered: `mlservice_predictions_total` and
 `mlservice_model_reference_positive_ratio` (the simulator does not model which class a prediction
 has), so a rule that reads them cannot be evaluated on a replication (`RENDERED`). Pure.
 """
@@ -154,8 +155,10 @@ class _Pod:
 def pod_series(
     events: Sequence[Event], replicas: int, times: np.ndarray, job: str, schedule_delay: float
 ) -> list[InputSeries]:
-    """`up` and the breaker's open gauge per pod (and per pod generation after a pod-kill)."""
-    pods = [_Pod() for _ in range(replicas)]
+    """`up` and the breaker's open gauge per pod (and per pod generation after a pod-kill or a
+    rollout's new pod); a rollout's surge slots (beyond `replicas`) hold no pod until it makes one."""
+    slots = max([replicas, *(e.pod + 1 for e in events if e.pod is not None)])
+    pods = [_Pod() if p < replicas else _Pod(serving=False, created=math.inf) for p in range(slots)]
     columns: dict[tuple[int, int], tuple[list[Value], list[Value]]] = {}
     ordered = sorted((e for e in events if e.pod is not None), key=lambda e: e.time)
     k = 0
@@ -174,6 +177,8 @@ def pod_series(
                 breaker.append(None)
     out: list[InputSeries] = []
     for (p, generation), (up, breaker) in sorted(columns.items()):
+        if all(v is None for v in up):  # a slot's pod that never existed at a scrape
+            continue
         name = f"pod-{p}" if generation == 0 else f"pod-{p}-{generation}"
         out.append(InputSeries(series_name(UP, [("job", job), ("pod", name)]), notation(_ended(up))))
         labels = [("state", "open"), ("pod", name)]
@@ -187,6 +192,13 @@ def _play(pod: _Pod, event: Event, schedule_delay: float) -> None:
         if event.detail == "pod-kill":
             pod.generation += 1
             pod.created = event.time + schedule_delay
+        elif event.detail == "terminated":  # deleted by a rollout: its target leaves discovery
+            pod.generation += 1
+            pod.created = math.inf
+    elif event.kind == "pod-template":  # a rollout's new pod in the slot
+        pod.generation += 1
+        pod.serving, pod.breaker_open = False, False
+        pod.created = event.time + schedule_delay
     elif event.kind == "pod-up":
         pod.serving, pod.breaker_open = True, False  # a new container's breaker starts closed
     elif event.kind == "breaker-open" and pod.serving:

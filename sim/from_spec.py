@@ -7,9 +7,10 @@ from contextlib import contextmanager
 
 from chaos.errors import SimulationError
 from chaos.manifest import ChaosManifest
+from chaos.rollout import Rollout
 from chaos.spec import ChaosStep, Experiment
 from chaos.system import SystemProfile
-from sim.scenario import InvalidScenarioError, Phase, PodFault, Scenario, StoreFault
+from sim.scenario import InvalidScenarioError, Phase, PodFault, RolloutFault, Scenario, StoreFault, Template
 
 
 def scenario_from_experiment(experiment: Experiment) -> Scenario:
@@ -21,12 +22,15 @@ def scenario_from_experiment(experiment: Experiment) -> Scenario:
     chaos_start, chaos_end = bounds["chaos"]
     pod_faults: list[PodFault] = []
     store_faults: list[StoreFault] = []
+    rollouts: list[RolloutFault] = []
     for step in experiment.chaos:
         start = chaos_start + step.after
         duration = _duration(step, chaos_end - start)
         manifest = step.manifest
         with _naming(manifest.source):
-            if manifest.is_pod_chaos:
+            if isinstance(manifest, Rollout):
+                rollouts.append(RolloutFault(start, _template(manifest, experiment.system), duration))
+            elif manifest.is_pod_chaos:
                 _require_service_pods(manifest, experiment.system)
                 pod_faults.append(PodFault(manifest.action, start, duration, manifest.mode, manifest.value))
             else:
@@ -38,7 +42,14 @@ def scenario_from_experiment(experiment: Experiment) -> Scenario:
             store_faults=tuple(store_faults),
             load=experiment.load,
             model_chaos=experiment.system.model_chaos.enabled,
+            rollouts=tuple(rollouts),
         )
+
+
+def _template(rollout: Rollout, system: SystemProfile) -> Template:
+    """What the rolled-out pods do: their model chaos (from the template's CHAOS_* values) and version."""
+    chaos = rollout.model_chaos(system.model_chaos)
+    return Template(chaos if chaos != system.model_chaos else None, rollout.model_version)
 
 
 @contextmanager

@@ -21,7 +21,8 @@ One attempt:
    entity, or with probability `hitRate`), else default features go to the fallback model. Model
    chaos (primary model only): an exception or a hang (cut at `modelDeadline`, after the service
    time) hands over to the fallback model; a wrong prediction is still a success; a call slower
-   than `slowCallDuration` (>=) counts as failed for the breaker;
+   than `slowCallDuration` (>=) counts as failed for the breaker. Each pod runs the model chaos and
+   model version of its template revision (`Scenario.templates`; a rollout's pods differ);
 6. the answer (any outcome, errors included) reaches the client `requestOverhead` later when the
    profile has one (one draw per attempt, from its own generator spawned from the replication's, so
    the other draws are the same with or without it); the client gives up after its own timeout
@@ -58,6 +59,7 @@ from sim.outcomes import (
     OVERLOAD,
     REFUSED,
     RESET,
+    ROLLED,
     STATUS_MASK,
     TIMEOUT,
     UNAVAILABLE,
@@ -65,7 +67,7 @@ from sim.outcomes import (
 )
 from sim.scenario import Scenario
 from sim.store import LOST, Connections, StoreFaults
-from sim.timeline import LB_IN, POD_DOWN, POD_UP, Event, Timeline
+from sim.timeline import LB_IN, POD_DOWN, POD_TEMPLATE, POD_UP, Event, Timeline
 from sim.trace import Trace
 from sim.variates import BLOCK, sampler, uniforms
 
@@ -95,16 +97,23 @@ def run_requests(
 ) -> Trace:
     """Every attempt the load sends over the scenario's horizon, through `timeline`."""
     svc, load = profile.service, scenario.load or profile.load
-    n, c, max_queue = svc.replicas, svc.concurrency, svc.max_queue
+    n, c, max_queue = timeline.slots, svc.concurrency, svc.max_queue  # every pod slot, surge ones too
     rto, client_timeout, retries = svc.request_timeout, profile.client.timeout, profile.client.retries
     store_timeout, slow_call = profile.feature_store.timeout, profile.breaker.slow_call
     hit_rate = profile.cache.hit_rate
     mc = profile.model_chaos
     chaos_on = mc.enabled if scenario.model_chaos is None else scenario.model_chaos
-    p_exception = mc.exception_rate
-    p_timeout = p_exception + mc.timeout_rate
-    p_chaos = p_timeout + mc.wrong_prediction_rate
     deadline = mc.model_deadline
+    # per template revision: None (no model chaos) or the cumulative (exception, timeout, any) rates
+    rev_chaos: list[tuple[float, float, float] | None] = []
+    for template in scenario.templates:
+        tc = template.model_chaos or mc
+        on = chaos_on if template.model_chaos is None else tc.enabled
+        cumulative = (tc.exception_rate, tc.exception_rate + tc.timeout_rate, tc.total_rate)
+        rev_chaos.append(cumulative if on else None)
+    rev_rolled = [t.model_version is not None for t in scenario.templates]
+    rev = [0] * n  # each slot's revision
+    code_rolled = ROLLED << MODEL_SHIFT
     horizon = scenario.horizon
     code_cache = CACHE << FEATURES_SHIFT
     code_default = DEFAULT << FEATURES_SHIFT | FALLBACK_FEATURES << MODEL_SHIFT
@@ -145,10 +154,11 @@ def run_requests(
     downs = timeline.down_times()
     down_index = [0] * n
     next_down = [d[0] if d else INF for d in downs]
-    serving = [True] * n
-    in_rotation = [True] * n
-    rotation = list(range(n))
-    n_rotation, rr = n, 0
+    replicas = timeline.replicas
+    serving = [p < replicas for p in range(n)]  # the surge slots start empty
+    in_rotation = list(serving)
+    rotation = list(range(replicas))
+    n_rotation, rr = replicas, 0
 
     # pods. When the server's deadline is no later than the client's, a user's request has left the
     # server before the user sends the next one, so a queue of `users` places never overflows and
@@ -259,6 +269,8 @@ def run_requests(
                 next_down[p] = downs[p][k] if k < len(downs[p]) else INF
             elif kind == POD_UP:
                 serving[p] = True
+            elif kind >= POD_TEMPLATE:
+                rev[p] = kind - POD_TEMPLATE
             else:
                 in_rotation[p] = kind == LB_IN
                 rotation = [i for i in range(n) if in_rotation[i]]
@@ -370,19 +382,22 @@ def run_requests(
                     si += 1
                     if si == BLOCK:
                         service_v, si = draw_service(BLOCK), 0
-                    if chaos_on and code != code_default:
+                    rates = rev_chaos[rev[p]]
+                    if rates is not None and code != code_default:
                         u = uniform_v[ui]
                         ui += 1
                         if ui == BLOCK:
                             uniform_v, ui = draw_uniform(BLOCK), 0
-                        if u < p_chaos:
-                            if u < p_exception:
+                        if u < rates[2]:
+                            if u < rates[0]:
                                 code |= code_error
-                            elif u < p_timeout:
+                            elif u < rates[1]:
                                 w += deadline
                                 code |= code_hang
                             else:
                                 code |= code_wrong
+                    if rev_rolled[rev[p]] and code >> MODEL_SHIFT == 0:  # the rolled-out version answered
+                        code |= code_rolled
                     end = start + d + w
                     if end > cut:
                         end = cut

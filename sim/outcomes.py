@@ -37,6 +37,7 @@ WRONG = 1  # the primary model answered, wrongly (model chaos)
 FALLBACK_ERROR = 2  # the primary model raised (model chaos); the fallback model answered
 FALLBACK_TIMEOUT = 3  # the primary model hung and was cut at the model deadline; fallback answered
 FALLBACK_FEATURES = 4  # default features: the fallback model answered
+ROLLED = 5  # the primary model of a rolled-out version answered (a model rollout's pods)
 FALLBACK_REASONS = {
     FALLBACK_FEATURES: "features",
     FALLBACK_ERROR: "model_error",

@@ -16,6 +16,7 @@ from typing import Any, cast
 import numpy as np
 import simpy
 
+from chaos.errors import SimulationError
 from chaos.pacing import user_phase
 from chaos.system import SystemProfile
 from sim import outcomes as oc
@@ -230,7 +231,10 @@ def simulate_reference(
     rng: np.random.Generator,
     offsets: Sequence[float] | None = None,
 ) -> Trace:
-    """Every request attempt of one replication, the per-request way."""
+    """Every request attempt of one replication, the per-request way. Rollouts are the kernel's
+    alone (their pods' per-revision model chaos is checked against hand-computed cases instead)."""
+    if scenario.rollouts:
+        raise SimulationError("the reference model does not play rollouts; use sim.kernel")
     if offsets is None:
         offsets = probe_offsets(profile, rng)
     model = ReferenceModel(profile, scenario, rng)

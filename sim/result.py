@@ -114,26 +114,31 @@ PERFECT_MODEL = ModelQuality()
 """No error of its own: only injected wrong answers count."""
 
 
-def expected_wrong(model: np.ndarray, quality: ModelQuality) -> float:
+def expected_wrong(model: np.ndarray, quality: ModelQuality, rolled: float = 0.0) -> float:
     """How many of these successful answers (their model codes) are wrong against the label, in
-    expectation: each way of answering has its own error share; an injected wrong answer is the
-    primary model's answer flipped, so it is wrong where the primary model would have been right."""
-    counts = np.bincount(model, minlength=oc.FALLBACK_FEATURES + 1)
+    expectation: each way of answering has its own error share (`rolled`: the rolled-out version's);
+    an injected wrong answer is the primary model's answer flipped, so it is wrong where the
+    primary model would have been right."""
+    counts = np.bincount(model, minlength=oc.ROLLED + 1)
     return float(
-        counts[oc.PRIMARY] * quality.primary
+        counts[oc.ROLLED] * rolled
+        + counts[oc.PRIMARY] * quality.primary
         + counts[oc.WRONG] * (1.0 - quality.primary)
         + (counts[oc.FALLBACK_ERROR] + counts[oc.FALLBACK_TIMEOUT]) * quality.fallback_model
         + counts[oc.FALLBACK_FEATURES] * quality.default_features
     )
 
 
-def sampled_wrong(model: np.ndarray, quality: ModelQuality, rng: np.random.Generator) -> float:
+def sampled_wrong(
+    model: np.ndarray, quality: ModelQuality, rng: np.random.Generator, rolled: float = 0.0
+) -> float:
     """How many of these successful answers are wrong in one run: `expected_wrong`'s shares drawn
     as binomial counts (each request asks about an entity drawn at random, wrong or not)."""
-    counts = np.bincount(model, minlength=oc.FALLBACK_FEATURES + 1)
+    counts = np.bincount(model, minlength=oc.ROLLED + 1)
     fallback_model = int(counts[oc.FALLBACK_ERROR] + counts[oc.FALLBACK_TIMEOUT])
     return float(
-        rng.binomial(int(counts[oc.PRIMARY]), quality.primary)
+        rng.binomial(int(counts[oc.ROLLED]), rolled)
+        + rng.binomial(int(counts[oc.PRIMARY]), quality.primary)
         + rng.binomial(int(counts[oc.WRONG]), 1.0 - quality.primary)
         + rng.binomial(fallback_model, quality.fallback_model)
         + rng.binomial(int(counts[oc.FALLBACK_FEATURES]), quality.default_features)
@@ -148,8 +153,10 @@ def phase_stats(
     ready_min: int,
     quality: ModelQuality = PERFECT_MODEL,
     rng: np.random.Generator | None = None,
+    rolled: float = 0.0,
 ) -> PhaseStats:
-    """One phase's aggregates; `rng` draws its wrong answers (None: their expected number)."""
+    """One phase's aggregates; `rng` draws its wrong answers (None: their expected number);
+    `rolled` is the wrong share of a rolled-out model version's primary model."""
     sent = (trace.send >= start) & (trace.send < end)
     code = trace.code[sent]
     latency = trace.latency[sent]
@@ -165,7 +172,11 @@ def phase_stats(
         "cache_share": _share(int((ok & (features == oc.CACHE)).sum()), requests),
         "fallback_share": _share(int(degraded.sum()), requests),
         "wrong_rate": (
-            (expected_wrong(model[ok], quality) if rng is None else sampled_wrong(model[ok], quality, rng))
+            (
+                expected_wrong(model[ok], quality, rolled)
+                if rng is None
+                else sampled_wrong(model[ok], quality, rng, rolled)
+            )
             / successes
             if successes
             else math.nan
@@ -246,10 +257,11 @@ def summarise(
     """The replication's aggregates (the trace itself is dropped); `rng` draws the wrong answers."""
     horizon = scenario.horizon
     timeline = trace.timeline
+    versions = [t.model_version for t in scenario.templates if t.model_version is not None]
+    rolled = profile.model_quality.primary_of(versions[0]) if versions else 0.0
+    quality = profile.model_quality
     phases = tuple(
-        phase_stats(
-            p.name, p.start, p.end, trace, timeline.ready_min(p.start, p.end), profile.model_quality, rng
-        )
+        phase_stats(p.name, p.start, p.end, trace, timeline.ready_min(p.start, p.end), quality, rng, rolled)
         for p in scenario.phases
     )
     seconds = second_series(trace, horizon)

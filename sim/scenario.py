@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 from chaos.errors import SimulationError
 from chaos.selection import check_mode
-from chaos.system import ARRIVALS, Load
+from chaos.system import ARRIVALS, Load, ModelChaos
 
 POD_ACTIONS = ("pod-failure", "pod-kill", "container-kill")
 STORE_ACTIONS = ("delay", "loss", "partition")
@@ -117,6 +117,33 @@ class StoreFault:
 
 
 @dataclass(frozen=True)
+class Template:
+    """What the pods of one pod template revision do differently: their in-app model chaos (None: the
+    profile's) and the model version they serve (None: the default one)."""
+
+    model_chaos: ModelChaos | None = None
+    model_version: str | None = None
+
+
+@dataclass(frozen=True)
+class RolloutFault:
+    """A rolling update of the service's Deployment to `template` at `start`, rolled back to the
+    original template at `start + duration` (None: never, within the run). The Deployment's
+    strategy (surge, unavailable) is the system profile's `service.strategy`."""
+
+    start: float
+    template: Template
+    duration: float | None = None
+
+    def __post_init__(self) -> None:
+        _check_time("start", self.start)
+        _check_duration(self.duration)
+
+    def end(self, horizon: float) -> float:
+        return horizon if self.duration is None else min(horizon, self.start + self.duration)
+
+
+@dataclass(frozen=True)
 class Phase:
     """A named stretch of the run [start, end); requests belong to the phase they were sent in."""
 
@@ -146,11 +173,15 @@ class Scenario:
     store_faults: tuple[StoreFault, ...] = ()
     load: Load | None = None
     model_chaos: bool | None = None
+    rollouts: tuple[RolloutFault, ...] = ()
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "phases", tuple(self.phases))
         object.__setattr__(self, "pod_faults", tuple(self.pod_faults))
         object.__setattr__(self, "store_faults", tuple(self.store_faults))
+        object.__setattr__(self, "rollouts", tuple(self.rollouts))
+        if len(self.rollouts) > 1:
+            raise InvalidScenarioError(f"rollouts={len(self.rollouts)} must be at most one")
         if not self.phases:
             raise InvalidScenarioError("phases=() must name at least one phase")
         names = [p.name for p in self.phases]
@@ -179,12 +210,17 @@ class Scenario:
                 return phase
         raise InvalidScenarioError(f"phase={name!r} is not one of {[p.name for p in self.phases]}")
 
-    def _faults(self) -> tuple[PodFault | StoreFault, ...]:
-        return (*self.pod_faults, *self.store_faults)
+    def _faults(self) -> tuple[PodFault | StoreFault | RolloutFault, ...]:
+        return (*self.pod_faults, *self.store_faults, *self.rollouts)
 
     @property
     def has_faults(self) -> bool:
-        return bool(self.pod_faults or self.store_faults)
+        return bool(self.pod_faults or self.store_faults or self.rollouts)
+
+    @property
+    def templates(self) -> tuple[Template, ...]:
+        """The pod template revisions, the original first (index 0), then each rollout's."""
+        return (Template(), *(r.template for r in self.rollouts))
 
     def fault_start(self) -> float | None:
         """When the first fault starts (None without faults)."""

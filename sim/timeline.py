@@ -24,6 +24,15 @@ Semantics (Chaos Mesh, kubelet, ReplicaSet, HAProxy):
   `successThreshold` consecutive passing checks once it serves.
 - selection: Chaos Mesh's selector modes as `chaos.selection` implements them (random-max-percent
   draws a percentage in 0..value and takes ceil(n * percentage / 100) pods, which can be none).
+- rollouts (the Deployment controller, as testbed/replicaset.py plays it): a rollout switches the
+  template revision the Deployment wants and its rollback switches it back. Old pods are replaced
+  as `service.strategy` allows (at most replicas + maxSurge pods, at least replicas - maxUnavailable
+  ready, not-ready old pods first); a new pod takes a free slot (the `surge` slots beyond the
+  replicas included), serves after `scheduleDelay + startupTime` and joins the load balancer the
+  moment it is first ready (the Service adds a ready pod's endpoint); a deleted pod leaves the
+  rotation and the Ready count at once and stops `requestTimeout` later, when what it was serving
+  is done (graceful termination), which frees its slot. `pod-template` events (detail: the revision
+  index into `Scenario.templates`) say which revision a slot's new pod runs.
 """
 
 from __future__ import annotations
@@ -38,11 +47,13 @@ from simpy.events import EventPriority
 
 from chaos.selection import pick
 from chaos.system import SystemProfile
-from sim.scenario import PodFault, Scenario
+from sim.scenario import PodFault, RolloutFault, Scenario
 
 log = logging.getLogger(__name__)
 
 POD_DOWN, POD_UP, LB_OUT, LB_IN = 0, 1, 2, 3  # kernel change codes, applied in this order at ties
+POD_TEMPLATE = 4
+"""Change code of a slot's new pod template revision r: POD_TEMPLATE + r."""
 _CHANGE_CODES = {"pod-down": POD_DOWN, "pod-up": POD_UP, "lb-out": LB_OUT, "lb-in": LB_IN}
 _LATE = EventPriority(2)  # after SimPy's NORMAL (1) and URGENT (0) events of the same instant
 
@@ -88,22 +99,33 @@ class Cluster:
         profile: SystemProfile,
         offsets: Sequence[float],
         listener: Listener | None = None,
+        surge: int = 0,
     ) -> None:
         n = profile.service.replicas
-        if len(offsets) != n:
-            raise ValueError(f"offsets has {len(offsets)} values, must have one per pod ({n})")
+        slots = n + surge
+        if len(offsets) != slots:
+            raise ValueError(f"offsets has {len(offsets)} values, must have one per pod slot ({slots})")
         self.env = env
         self.profile = profile
-        self.up = [True] * n  # the pod's container serves (and passes readiness)
-        self.ready = [True] * n  # the pod's Ready condition
-        self.in_rotation = [True] * n
+        self.n = n
+        base = [True] * n + [False] * surge  # the surge slots start empty
+        self.up = list(base)  # the pod's container serves (and passes readiness)
+        self.ready = list(base)  # the pod's Ready condition
+        self.in_rotation = list(base)
+        self.exists = list(base)  # a pod of the Deployment is in the slot (not deleted)
+        self.enabled = list(base)  # the slot is in the Service (its pod was ready once)
+        self.revision = [0] * slots  # the template revision of the slot's pod
+        self.current = 0  # the revision the Deployment wants
         self.events: list[Event] = []
         self._listener = listener
-        self._generation = [0] * n  # bumps on every lifecycle action; stale starts do nothing
-        self._paused = [0] * n  # pod-failure faults holding the pod
-        self._crashes = [0] * n  # container crashes of the current pod (kubelet back-off)
-        self._running_since = [0.0] * n  # when the container last started serving
-        self._passing = [0] * n  # consecutive passing checks of the current container
+        self._generation = [0] * slots  # bumps on every lifecycle action; stale starts do nothing
+        self._paused = [0] * slots  # pod-failure faults holding the pod
+        self._crashes = [0] * slots  # container crashes of the current pod (kubelet back-off)
+        self._running_since = [0.0] * slots  # when the container last started serving
+        self._passing = [0] * slots  # consecutive passing checks of the current container
+        self._terminating = [False] * slots
+        self._changed = env.event()  # the Deployment controller's wake-up
+        self._controlling = False
         period = profile.readiness.period
         for pod, offset in enumerate(offsets):
             if not 0 <= offset < period:
@@ -112,6 +134,10 @@ class Cluster:
 
     @property
     def replicas(self) -> int:
+        return self.n
+
+    @property
+    def slots(self) -> int:
         return len(self.up)
 
     # -- records -----------------------------------------------------------------------------
@@ -165,6 +191,8 @@ class Cluster:
         self._paused[pod] = 0
         self._crashes[pod] = 0
         self._restart(pod, life.schedule_delay + life.startup_time, "pod-kill")
+        self._set_template(pod)
+        self._kick()
 
     def kill_container(self, pod: int) -> None:
         """container-kill: the kubelet restarts the container after its CrashLoopBackOff."""
@@ -187,7 +215,8 @@ class Cluster:
         self, fault: PodFault, rng: np.random.Generator, horizon: float
     ) -> Generator[simpy.Event, None, None]:
         yield self.env.timeout(fault.start)
-        pods = sorted(pick(fault.mode, fault.value, range(self.replicas), _Draws(rng)))
+        existing = [s for s in range(self.slots) if self.exists[s]]
+        pods = sorted(pick(fault.mode, fault.value, existing, _Draws(rng)))
         self._record("inject", None, f"{fault.action} pods={pods}")
         action = {"pod-failure": self.fail, "pod-kill": self.kill, "container-kill": self.kill_container}
         for pod in pods:
@@ -200,17 +229,124 @@ class Cluster:
         for pod in pods:
             self.unfail(pod)
 
+    # -- rollouts: the Deployment controller -------------------------------------------------
+    def roll(self, fault: RolloutFault, revision: int, horizon: float) -> None:
+        """Play a rollout to template `revision` (and its rollback to revision 0) in this cluster."""
+        self.env.process(self._rollout(fault, revision, horizon))
+
+    def _rollout(
+        self, fault: RolloutFault, revision: int, horizon: float
+    ) -> Generator[simpy.Event, None, None]:
+        yield self.env.timeout(fault.start)
+        self._record("inject", None, f"rollout to revision {revision}")
+        self._want(revision)
+        end = fault.end(horizon)
+        if end >= horizon:
+            return
+        yield self.env.timeout(end - fault.start)
+        self._record("recover", None, f"rollback from revision {revision}")
+        self._want(0)
+
+    def _want(self, revision: int) -> None:
+        self.current = revision
+        if not self._controlling:
+            self._controlling = True
+            self.env.process(self._controller())
+        self._kick()
+
+    def _kick(self) -> None:
+        if not self._changed.triggered:
+            self._changed.succeed()
+
+    def _controller(self) -> Generator[simpy.Event, None, None]:
+        while True:
+            self._changed = self.env.event()
+            self._deploy_step()
+            yield self._changed
+
+    def _deploy_step(self) -> None:
+        """One pass of the RollingUpdate (testbed/replicaset.py's `_roll`)."""
+        n, current = self.n, self.current
+        strategy = self.profile.service.strategy
+        existing = [s for s in range(self.slots) if self.exists[s]]
+        new = [s for s in existing if self.revision[s] == current]
+        old = [s for s in existing if self.revision[s] != current]
+        limit = self.slots if old else n
+        while len(existing) < limit and len(new) < n:
+            slot = next(
+                (s for s in range(self.slots) if not self.exists[s] and not self._terminating[s]), None
+            )
+            if slot is None:
+                break
+            self._create(slot)
+            existing.append(slot)
+            new.append(slot)
+        if not old:
+            return
+        min_available = n - strategy.unavailable(n)
+        ready = sum(1 for s in existing if self.ready[s])
+        budget = len(existing) - min_available - sum(1 for s in new if not self.ready[s])
+        for slot in sorted(old, key=lambda s: (self.ready[s], s)):
+            if self.ready[slot]:
+                budget = min(budget, ready - min_available)
+            if budget <= 0:
+                break
+            ready -= 1 if self.ready[slot] else 0
+            self._delete(slot)
+            budget -= 1
+
+    def _set_template(self, slot: int) -> None:
+        if self.revision[slot] != self.current:
+            self.revision[slot] = self.current
+            self._record("pod-template", slot, str(self.current))
+
+    def _create(self, slot: int) -> None:
+        life = self.profile.lifecycle
+        self.exists[slot] = True
+        self._paused[slot] = 0
+        self._crashes[slot] = 0
+        self._set_template(slot)
+        self._restart(slot, life.schedule_delay + life.startup_time, "rollout")
+
+    def _delete(self, slot: int) -> None:
+        """A rollout deletes the pod: out of the Service and not ready at once, stopped once drained."""
+        self.exists[slot] = self.enabled[slot] = False
+        self._terminating[slot] = True
+        self._generation[slot] += 1
+        if self.in_rotation[slot]:
+            self.in_rotation[slot] = False
+            self._record("lb-out", slot, "deleted by the rollout")
+        if self.ready[slot]:
+            self.ready[slot] = False
+            self._record("pod-not-ready", slot, "deleted by the rollout")
+        self.env.process(self._terminate(slot, self._generation[slot]))
+
+    def _terminate(self, slot: int, generation: int) -> Generator[simpy.Event, None, None]:
+        yield self.env.timeout(self.profile.service.request_timeout)
+        if self._generation[slot] == generation:
+            self._set_up(slot, False, "terminated")
+        self._terminating[slot] = False
+        self._kick()
+
     # -- readiness and the load balancer -----------------------------------------------------
     def _checks(self, pod: int, offset: float) -> Generator[simpy.Event, None, None]:
         probe = self.profile.readiness
         failed = passed = 0
         yield _late(self.env, offset)
         while True:
-            self._passing[pod] = self._passing[pod] + 1 if self.up[pod] else 0
+            # a pod the rollout deleted serves what it has until it stops, but is never ready again
+            self._passing[pod] = self._passing[pod] + 1 if self.up[pod] and self.exists[pod] else 0
             if self._passing[pod] >= probe.success_threshold and not self.ready[pod]:
                 self.ready[pod] = True
                 self._record("pod-ready", pod, f"{self._passing[pod]} passing checks")
-            if self.up[pod]:
+                if not self.enabled[pod]:  # its endpoint joins the Service: in rotation at once
+                    self.enabled[pod] = self.in_rotation[pod] = True
+                    self._record("lb-in", pod, "endpoint added")
+                    passed = failed = 0
+                self._kick()
+            if not self.enabled[pod]:
+                pass
+            elif self.up[pod]:
                 failed = 0
                 if not self.in_rotation[pod]:
                     passed += 1
@@ -237,15 +373,25 @@ class Timeline:
     replicas: int
     horizon: float
     offsets: tuple[float, ...]
+    surge: int = 0
+    """Slots beyond the replicas that a rollout's surge pods use (they start empty)."""
+
+    @property
+    def slots(self) -> int:
+        return self.replicas + self.surge
 
     def changes(self) -> list[tuple[float, int, int]]:
-        """(time, code, pod) for the kernel: pod-down/up and lb-out/in, pods before the LB at ties."""
+        """(time, code, pod) for the kernel: pod-down/up and lb-out/in, pods before the LB at ties;
+        a slot's new template revision r as code POD_TEMPLATE + r."""
         out = [(e.time, _CHANGE_CODES[e.kind], e.pod) for e in self.events if e.kind in _CHANGE_CODES]
+        out += [
+            (e.time, POD_TEMPLATE + int(e.detail), e.pod) for e in self.events if e.kind == "pod-template"
+        ]
         return sorted((t, c, p) for t, c, p in out if p is not None)
 
     def down_times(self) -> list[list[float]]:
-        """For each pod, the times it went down, in order."""
-        downs: list[list[float]] = [[] for _ in range(self.replicas)]
+        """For each pod slot, the times it went down, in order."""
+        downs: list[list[float]] = [[] for _ in range(self.slots)]
         for e in self.events:
             if e.kind == "pod-down" and e.pod is not None:
                 downs[e.pod].append(e.time)
@@ -289,13 +435,19 @@ def play_timeline(
     offsets: Sequence[float] | None = None,
 ) -> Timeline:
     """Run the cluster's SimPy processes over the scenario's horizon and return what happened."""
+    surge = profile.service.strategy.surge(profile.service.replicas) if scenario.rollouts else 0
     if offsets is None:
         offsets = probe_offsets(profile, rng)
+    if surge and len(offsets) == profile.service.replicas:  # the surge slots' checks, drawn after
+        period = profile.readiness.period
+        offsets = (*offsets, *(float(x) for x in rng.uniform(0.0, period, surge)))
     env = simpy.Environment()
-    cluster = Cluster(env, profile, offsets)
+    cluster = Cluster(env, profile, offsets, surge=surge)
     horizon = scenario.horizon
     for fault in scenario.pod_faults:
         cluster.inject(fault, rng, horizon)
+    for revision, rollout in enumerate(scenario.rollouts, start=1):
+        cluster.roll(rollout, revision, horizon)
     env.run(until=horizon)
     log.debug("timeline: %d events over %.0f s", len(cluster.events), horizon)
-    return Timeline(tuple(cluster.events), cluster.replicas, horizon, tuple(offsets))
+    return Timeline(tuple(cluster.events), cluster.replicas, horizon, tuple(offsets), surge)

@@ -100,6 +100,16 @@ class TestbedClient:
     def kill_container(self, name: str, container: str) -> None:
         self._call("POST", self.urls.supervisor, f"/pods/{name}/containers/{container}/kill")
 
+    def rollout(self) -> dict[str, Any]:
+        """The Deployment's rollout: revision, env, pods, updated, ready, complete."""
+        state: dict[str, Any] = self._call("GET", self.urls.supervisor, "/rollout")
+        return state
+
+    def roll(self, env: Mapping[str, str]) -> dict[str, Any]:
+        """Start a rolling update to the pod template with container environment `env`."""
+        state: dict[str, Any] = self._call("PUT", self.urls.supervisor, "/rollout", json={"env": dict(env)})
+        return state
+
     # -- the fault proxy ---------------------------------------------------------------------
     def faults(self) -> list[NetworkFault]:
         data = self._call("GET", self.urls.proxy_control, "/faults")
@@ -123,7 +133,7 @@ class TestbedClient:
             states = server_states(self.run_dir.file("haproxy.sock"))
         except OSError as exc:
             raise TestbedNotRunningError(f"HAProxy's runtime socket does not answer: {exc}") from exc
-        slots = {server_name(slot): slot for slot in range(len(self.plan.ports.pods))}
+        slots = {server_name(slot): slot for slot in range(len(self.plan.ports.slots))}
         return {str(slots[name]): state for name, state in states.items() if name in slots}
 
     # -- plumbing ----------------------------------------------------------------------------

@@ -74,14 +74,25 @@ class Ports:
     supervisor: int
     prometheus: int
     pods: tuple[int, ...]
+    surge: tuple[int, ...] = ()
+    """Slots for a rolling update's surge pods (service.strategy.maxSurge), empty otherwise."""
 
     @classmethod
-    def from_list(cls, ports: list[int], replicas: int) -> Ports:
+    def from_list(cls, ports: list[int], replicas: int, surge: int = 0) -> Ports:
         fixed = 7
-        if len(ports) != fixed + replicas:
-            raise ValueError(f"ports={len(ports)} must be {fixed + replicas} for {replicas} replicas")
+        if len(ports) != fixed + replicas + surge:
+            raise ValueError(
+                f"ports={len(ports)} must be {fixed + replicas + surge} "
+                f"for {replicas} replicas and {surge} surge slots"
+            )
         service, metrics, redis, proxy, control, supervisor, prometheus = ports[:fixed]
-        return cls(service, metrics, redis, proxy, control, supervisor, prometheus, tuple(ports[fixed:]))
+        pods, extra = tuple(ports[fixed : fixed + replicas]), tuple(ports[fixed + replicas :])
+        return cls(service, metrics, redis, proxy, control, supervisor, prometheus, pods, extra)
+
+    @property
+    def slots(self) -> tuple[int, ...]:
+        """Every pod slot's port: the replicas' and the surge slots'."""
+        return self.pods + self.surge
 
     @property
     def all(self) -> tuple[int, ...]:
@@ -94,6 +105,7 @@ class Ports:
             self.supervisor,
             self.prometheus,
             *self.pods,
+            *self.surge,
         )
 
 
@@ -130,6 +142,7 @@ class Plan:
     def from_json(cls, data: dict[str, Any]) -> Plan:
         ports = dict(data["ports"])
         ports["pods"] = tuple(ports["pods"])
+        ports["surge"] = tuple(ports.get("surge", ()))
         return cls(
             profile_path=Path(data["profile_path"]),
             ports=Ports(**ports),

@@ -32,10 +32,10 @@ from chaos.errors import ChaosLabError
 from testbed import components
 from testbed.config import write_json
 from testbed.daemon_api import daemon_app
-from testbed.haproxy import haproxy_config, server_states
+from testbed.haproxy import endpoint_command, haproxy_config, runtime_command, server_name, server_states
 from testbed.http import ControlServer
 from testbed.prometheus import alert_names, load_rules, pod_targets, prometheus_config
-from testbed.replicaset import Pod, PodTemplate, ReplicaSet, Start
+from testbed.replicaset import Endpoint, Pod, PodTemplate, ReplicaSet, Start
 from testbed.rundir import DAEMON, RULES_FILE, RunDir
 from testbed.supervisor import PodMetrics, ProcessMetrics, Supervisor
 
@@ -239,6 +239,8 @@ class Daemon:
             lifecycle=profile.lifecycle,
             readiness=profile.readiness,
             liveness=profile.liveness,
+            surge_ports=plan.ports.surge,
+            max_unavailable=profile.service.strategy.unavailable(profile.service.replicas),
         )
         replicaset = ReplicaSet(template, random.Random(plan.seed))
         targets = self.run_dir.file("targets")
@@ -249,7 +251,16 @@ class Daemon:
             argv = components.pod_command(
                 plan, profile, self.run_dir, start.pod, start.port, ready_not_before
             )
-            return processes.spawn(f"pod-{start.slot}", argv, self.run_dir.log(f"pod-{start.slot}"))
+            env = {**os.environ, **dict(start.env)} if start.env else None
+            return processes.spawn(f"pod-{start.slot}", argv, self.run_dir.log(f"pod-{start.slot}"), env)
+
+        sock = self.run_dir.file("haproxy.sock")
+
+        def endpoint(action: Endpoint) -> None:
+            try:
+                runtime_command(sock, endpoint_command(action.slot, action.enabled))
+            except OSError as exc:  # HAProxy not up (yet): its checks still follow the pod
+                log.warning("slot %d: could not set HAProxy's server: %s", action.slot, exc)
 
         def pods_changed(pods: list[Pod]) -> None:
             entries = pod_targets(
@@ -264,6 +275,7 @@ class Daemon:
             on_record=self.run_dir.record_process,
             on_forget=self.run_dir.forget_process,
             on_pods_changed=pods_changed,
+            on_endpoint=endpoint,
         )
         self.registry.register(PodMetrics(replicaset))
         try:
@@ -296,6 +308,7 @@ class Daemon:
                 plan.ports.pods,
                 self.profile.readiness,
                 sock,
+                plan.ports.surge,
             )
         )
         popen = self._spawn("haproxy", components.haproxy_command(plan, config))
@@ -305,7 +318,8 @@ class Daemon:
                 states = await asyncio.to_thread(server_states, sock)
             except OSError:
                 return False
-            return len(states) == len(plan.ports.pods) and all(s.up for s in states.values())
+            replicas = [server_name(slot) for slot in range(len(plan.ports.pods))]
+            return all(name in states and states[name].up for name in replicas)
 
         await self._until("haproxy", popen, servers_up)
 

@@ -6,6 +6,8 @@ DELETE /pods/{name}?grace=S                       pod-kill (the ReplicaSet recre
 POST   /pods/{name}/failure                       pod-failure injected
 DELETE /pods/{name}/failure                       pod-failure recovered
 POST   /pods/{name}/containers/{container}/kill   container-kill
+GET    /rollout                                   the rollout: revision, updated, ready, complete
+PUT    /rollout {"env": {...}}                    rolling update to the template with that environment
 GET    /metrics                                   pod and ReplicaSet metrics (kube-state-metrics names)
 """
 
@@ -16,10 +18,17 @@ from typing import Any, Protocol
 
 from fastapi import FastAPI, HTTPException, Response
 from prometheus_client import CollectorRegistry
+from pydantic import BaseModel
 
 from testbed.http import metrics_response
 from testbed.replicaset import PodNotFoundError
 from testbed.supervisor import Supervisor
+
+
+class RolloutBody(BaseModel):
+    """A rolling update to the pod template with this container environment ({} = the original)."""
+
+    env: dict[str, str]
 
 
 class DaemonView(Protocol):
@@ -74,6 +83,15 @@ def daemon_app(daemon: DaemonView) -> FastAPI:
         if container != expected:
             raise HTTPException(404, f"container {container!r} does not exist; pods run {expected!r}")
         return pod_command(name, supervisor().kill_container)
+
+    @app.get("/rollout")
+    async def rollout() -> dict[str, Any]:
+        return supervisor().rollout_view()
+
+    @app.put("/rollout")
+    async def roll(body: RolloutBody) -> dict[str, Any]:
+        supervisor().roll(tuple(sorted(body.env.items())))
+        return supervisor().rollout_view()
 
     @app.get("/metrics")
     async def metrics() -> Response:

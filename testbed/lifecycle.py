@@ -56,12 +56,13 @@ def plan_testbed(options: UpOptions) -> Plan:
     profile_path = _resolve(options.profile)
     profile = options.overrides.apply(load_system_profile(profile_path))
     replicas = profile.service.replicas
+    surge = profile.service.strategy.surge(replicas)
     rules = _resolve(options.rules) if options.rules is not None else None
     if rules is not None and not rules.exists():
         rules = None
     return Plan(
         profile_path=profile_path,
-        ports=Ports.from_list(free_ports(FIXED_PORTS + replicas, options.host), replicas),
+        ports=Ports.from_list(free_ports(FIXED_PORTS + replicas + surge, options.host), replicas, surge),
         overrides=options.overrides,
         host=options.host,
         artifacts=_resolve(options.artifacts) if options.artifacts else None,

@@ -24,6 +24,16 @@ old one was deleted, as on the cluster the profile describes, however fast the m
 
 Each slot has a fixed port, so a replacement pod can only start once its predecessor's process is
 gone; `process_gone` reports that.
+
+Rolling updates (the Deployment controller): `roll(env)` makes a new pod template revision (the
+container environment is what differs; a revision with the same environment as an earlier one
+keeps its pod-name hash, as `kubectl rollout undo` reuses the old ReplicaSet). Old pods are then
+replaced as the RollingUpdate strategy allows: at most `replicas + maxSurge` pods, at least
+`replicas - maxUnavailable` ready; not-ready old pods go first. New pods take any free slot, the
+surge slots (`surge_ports`) included. A slot is in the Service (HAProxy's server enabled) from the
+moment a pod in it is first ready until that pod is deleted by the rollout: `Endpoint` actions say
+when, so a rollout's deleted pods are out of rotation before they are stopped (SIGTERM, then
+SIGKILL after the termination grace period), as a terminating pod leaves a Service's endpoints.
 """
 
 from __future__ import annotations
@@ -50,12 +60,14 @@ class PodNotFoundError(ChaosLabError):
 
 @dataclass(frozen=True)
 class Start:
-    """Start the container's process of `pod` on its slot's port; /ready fails for `startup` seconds."""
+    """Start the container's process of `pod` on its slot's port; /ready fails for `startup` seconds;
+    `env` is the container environment its template revision adds."""
 
     pod: str
     slot: int
     port: int
     startup: float = 0.0
+    env: tuple[tuple[str, str], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -67,7 +79,25 @@ class Kill:
     grace: float = 0.0
 
 
-Action = Start | Kill
+@dataclass(frozen=True)
+class Endpoint:
+    """Put `slot` into the Service (`enabled`) or take it out (its pod was deleted by a rollout)."""
+
+    slot: int
+    enabled: bool
+
+
+Action = Start | Kill | Endpoint
+Env = tuple[tuple[str, str], ...]
+
+
+@dataclass(frozen=True)
+class Revision:
+    """One pod template revision: its number, its container environment and its pod-name hash."""
+
+    number: int
+    env: Env
+    hash: str
 
 
 @dataclass(frozen=True)
@@ -123,6 +153,7 @@ class Pod:
     ready_since: float | None = None
     """When the readiness probe last made the pod ready; None while it is not ready."""
     failure_injected: bool = False
+    revision: int = 1
     readiness: _ProbeState = field(default_factory=_ProbeState)
     liveness: _ProbeState = field(default_factory=_ProbeState)
     backoff: Backoff = field(default_factory=lambda: Backoff(10.0, 300.0))
@@ -148,10 +179,19 @@ class PodTemplate:
     lifecycle: Lifecycle
     readiness: Probe
     liveness: Probe
+    surge_ports: tuple[int, ...] = ()
+    """Slots beyond `replicas` that a rolling update's surge pods use (out of the Service when empty)."""
+    max_unavailable: int = 0
+    termination_grace: float = 10.0
+    """terminationGracePeriodSeconds for the pods a rollout deletes."""
 
     @property
     def replicas(self) -> int:
         return len(self.ports)
+
+    @property
+    def slot_ports(self) -> tuple[int, ...]:
+        return self.ports + self.surge_ports
 
 
 class ReplicaSet:
@@ -160,10 +200,11 @@ class ReplicaSet:
     def __init__(self, template: PodTemplate, rng: random.Random) -> None:
         self.template = template
         self._rng = rng
-        self._hash = "".join(rng.choice(string.hexdigits.lower()[:16]) for _ in range(10))
+        self._revisions = [Revision(1, (), self._new_hash())]
         self._pods: dict[int, Pod] = {}
         self._terminating: dict[int, str] = {}
         self._used_names: set[str] = set()
+        self._endpoints = [slot < template.replicas for slot in range(len(template.slot_ports))]
 
     # -- reading -----------------------------------------------------------------------------
     @property
@@ -183,18 +224,89 @@ class ReplicaSet:
     def available(self) -> int:
         return sum(1 for pod in self._pods.values() if pod.ready)
 
+    @property
+    def revision(self) -> Revision:
+        """The pod template revision the ReplicaSet rolls towards."""
+        return self._revisions[-1]
+
+    @property
+    def updated(self) -> int:
+        """Pods of the current revision."""
+        return sum(1 for pod in self._pods.values() if pod.revision == self.revision.number)
+
+    @property
+    def rolled_out(self) -> bool:
+        """Every pod of the current revision, `replicas` of them, all ready."""
+        pods = self._pods.values()
+        current = self.revision.number
+        return len(pods) == self.template.replicas and all(p.revision == current and p.ready for p in pods)
+
+    def endpoint(self, slot: int) -> bool:
+        return self._endpoints[slot]
+
     # -- the control loop --------------------------------------------------------------------
     def reconcile(self, now: float) -> list[Action]:
-        """Create missing pods and start the containers whose time has come."""
-        actions: list[Action] = []
-        for slot, port in enumerate(self.template.ports):
-            if slot not in self._pods:
-                self._pods[slot] = self._new_pod(slot, port, now)
+        """Create missing pods (rolling old ones out), and start the containers whose time has come."""
+        actions = self._roll(now)
+        for slot in sorted(self._pods):
             pod = self._pods[slot]
             due = pod.start_at is not None and pod.start_at <= now
             if due and not pod.failure_injected and slot not in self._terminating:
                 actions.append(self._start(pod, now))
         return actions
+
+    def roll(self, env: Env) -> Revision:
+        """Start a rolling update to a template with container environment `env` (sorted pairs)."""
+        env = tuple(sorted(env))
+        if env == self.revision.env:
+            return self.revision
+        earlier = next((r for r in self._revisions if r.env == env), None)
+        number = self.revision.number + 1
+        self._revisions.append(Revision(number, env, earlier.hash if earlier else self._new_hash()))
+        return self.revision
+
+    def _roll(self, now: float) -> list[Action]:
+        """The Deployment controller's RollingUpdate, one pass."""
+        t, current = self.template, self.revision.number
+        replicas = t.replicas
+        new = [p for p in self._pods.values() if p.revision == current]
+        old = [p for p in self._pods.values() if p.revision != current]
+        actions: list[Action] = []
+        limit = replicas + (len(t.surge_ports) if old else 0)
+        while len(self._pods) < limit and len(new) < replicas:
+            slot = self._free_slot()
+            if slot is None:
+                break
+            pod = self._pods[slot] = self._new_pod(slot, t.slot_ports[slot], now)
+            new.append(pod)
+        if not old:
+            return actions
+        min_available = replicas - t.max_unavailable
+        new_unavailable = sum(1 for p in new if not p.ready)
+        budget = len(self._pods) - min_available - new_unavailable
+        for pod in sorted(old, key=lambda p: (p.ready, p.name)):
+            if pod.ready:
+                budget = min(budget, self.available - min_available)
+            if budget <= 0:
+                break
+            actions += self._delete_for_rollout(pod)
+            budget -= 1
+        return actions
+
+    def _delete_for_rollout(self, pod: Pod) -> list[Action]:
+        del self._pods[pod.slot]
+        self._endpoints[pod.slot] = False
+        actions: list[Action] = [Endpoint(pod.slot, False)]
+        if pod.process_running:
+            self._terminating[pod.slot] = pod.name
+            actions.append(Kill(pod.name, pod.slot, self.template.termination_grace))
+        return actions
+
+    def _free_slot(self) -> int | None:
+        for slot in range(len(self.template.slot_ports)):
+            if slot not in self._pods and slot not in self._terminating:
+                return slot
+        return None
 
     def container_exited(self, name: str, now: float) -> None:
         """The container's process of `name` ended (crash, kill, or liveness restart)."""
@@ -238,6 +350,9 @@ class ReplicaSet:
             if ok and state.successes >= probe.success_threshold:
                 if not pod.ready:
                     pod.ready, pod.ready_since = True, now
+                if not self._endpoints[pod.slot]:  # a new slot joins the Service once its pod is ready
+                    self._endpoints[pod.slot] = True
+                    return [Endpoint(pod.slot, True)]
             elif not ok and state.failures >= probe.failure_threshold:
                 pod.ready, pod.ready_since = False, None
             return []
@@ -300,7 +415,8 @@ class ReplicaSet:
         self._not_ready(pod)
         pod.readiness.next_at = now
         pod.liveness.next_at = now + self.template.liveness.period
-        return Start(pod.name, pod.slot, pod.port, self.template.lifecycle.startup_time)
+        env = self._revisions[pod.revision - 1].env
+        return Start(pod.name, pod.slot, pod.port, self.template.lifecycle.startup_time, env)
 
     def _not_ready(self, pod: Pod) -> None:
         pod.ready, pod.ready_since = False, None
@@ -316,12 +432,16 @@ class ReplicaSet:
             created_at=now,
             start_at=now + life.schedule_delay,
             backoff=Backoff(life.restart_backoff, life.restart_backoff_max),
+            revision=self.revision.number,
         )
+
+    def _new_hash(self) -> str:
+        return "".join(self._rng.choice(string.hexdigits.lower()[:16]) for _ in range(10))
 
     def _new_name(self) -> str:
         while True:
             suffix = "".join(self._rng.choice(_NAME_ALPHABET) for _ in range(5))
-            name = f"{self.template.name}-{self._hash}-{suffix}"
+            name = f"{self.template.name}-{self.revision.hash}-{suffix}"
             if name not in self._used_names:
                 self._used_names.add(name)
                 return name

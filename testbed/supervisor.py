@@ -21,7 +21,19 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metri
 from prometheus_client.registry import Collector
 
 from chaos import processes
-from testbed.replicaset import LIVENESS, READINESS, Action, Kill, Pod, ProbeCheck, ReplicaSet, Start
+from testbed.replicaset import (
+    LIVENESS,
+    READINESS,
+    Action,
+    Endpoint,
+    Env,
+    Kill,
+    Pod,
+    ProbeCheck,
+    ReplicaSet,
+    Revision,
+    Start,
+)
 
 log = logging.getLogger(__name__)
 
@@ -51,11 +63,13 @@ class Supervisor:
         on_forget: Callable[[str], None] = lambda name: None,
         on_pods_changed: Callable[[list[Pod]], None] = lambda pods: None,
         clock: Callable[[], float] = time.monotonic,
+        on_endpoint: Callable[[Endpoint], None] = lambda endpoint: None,
     ) -> None:
         self.replicaset = replicaset
         self._launch = launch
         self._host = host
         self._on_record, self._on_forget, self._on_pods_changed = on_record, on_forget, on_pods_changed
+        self._on_endpoint = on_endpoint
         self._clock = clock
         self._procs: dict[str, _Process] = {}
         self._probe_results: list[tuple[ProbeCheck, bool]] = []
@@ -128,6 +142,8 @@ class Supervisor:
         for action in actions:
             if isinstance(action, Start):
                 self._start(action)
+            elif isinstance(action, Endpoint):
+                self._on_endpoint(action)
             else:
                 self._kill(action)
 
@@ -188,6 +204,28 @@ class Supervisor:
     def recover_failure(self, name: str) -> None:
         self.execute(self.replicaset.recover_failure(name, self.now()))
 
+    # -- rollouts (a Deployment's pod template change) ---------------------------------------
+    def roll(self, env: Env) -> Revision:
+        """Start a rolling update to a template with container environment `env`."""
+        revision = self.replicaset.roll(env)
+        self.execute(self.replicaset.reconcile(self.now()))
+        return revision
+
+    def rollout_view(self) -> dict[str, Any]:
+        """The rollout's state as `kubectl rollout status` sees it."""
+        rs = self.replicaset
+        revision = rs.revision
+        return {
+            "revision": revision.number,
+            "env": dict(revision.env),
+            "hash": revision.hash,
+            "replicas": rs.template.replicas,
+            "pods": len(rs.pods),
+            "updated": rs.updated,
+            "ready": rs.available,
+            "complete": rs.rolled_out,
+        }
+
     # -- views -------------------------------------------------------------------------------
     def pod_views(self) -> list[dict[str, Any]]:
         """The pods as the daemon API shows them. `created_at`, `started_at` (the container's last
@@ -212,6 +250,7 @@ class Supervisor:
                     "reason": pod.reason,
                     "restarts": pod.restarts,
                     "failure_injected": pod.failure_injected,
+                    "revision": pod.revision,
                     "pid": proc.popen.pid if proc else None,
                     "age": round(now - pod.created_at, 3),
                     "created_at": pod.created_at,
@@ -256,8 +295,10 @@ class PodMetrics(Collector):
             (
                 "kube_deployment_status_replicas_unavailable",
                 "Pods not ready",
-                t.replicas - self._rs.available,
+                max(0, t.replicas - self._rs.available),
             ),
+            ("kube_deployment_status_replicas_updated", "Pods of the current template", self._rs.updated),
+            ("kube_deployment_status_observed_generation", "Template revision", self._rs.revision.number),
         ):
             family = GaugeMetricFamily(name, help_text, labels=labels)
             family.add_metric([t.namespace, t.name], float(value))

@@ -1,7 +1,8 @@
 """What an executor is: the interface every backend implements, the status of a chaos object, the
 clock, and the runner's view of the system under test.
 
-An executor applies Chaos Mesh manifests to a system and reports their status as Chaos Mesh does:
+An executor applies Chaos Mesh manifests (and rollouts of the service's Deployment, chaos.rollout)
+to a system and reports their status as Chaos Mesh does:
 one record per target with phase Injected / Not Injected, the conditions Selected, AllInjected,
 AllRecovered and Paused, and the desired phase Run / Stop (Stop once recovered, as after deleting
 the object). `runner.executors.local` applies them to the embedded testbed with the controller's
@@ -22,7 +23,7 @@ from enum import StrEnum
 from typing import Any, Protocol
 
 from chaos.errors import ChaosLabError
-from chaos.manifest import ChaosManifest
+from chaos.spec import Fault
 
 ONE_SHOT_ACTIONS = ("pod-kill", "container-kill")
 """Actions that act once and leave nothing to undo: injected and ended at the same moment."""
@@ -160,11 +161,11 @@ class ChaosNotFoundError(ChaosLabError):
 class Executor(Protocol):
     """Applies and recovers chaos objects on one system."""
 
-    def plan(self, manifest: ChaosManifest) -> list[str]:
+    def plan(self, manifest: Fault) -> list[str]:
         """What `apply` would touch (target names), touching nothing."""
         ...
 
-    def apply(self, manifest: ChaosManifest) -> ChaosStatus:
+    def apply(self, manifest: Fault) -> ChaosStatus:
         """Inject now; a `duration` recovers by itself. ChaosExistsError if it is active already."""
         ...
 
@@ -185,8 +186,8 @@ class PodState:
 
 
 class SystemView(Protocol):
-    """What the runner and `chaoslab cleanup` read of the system under test, and the two undo
-    operations a crashed run's cleanup needs (recover a pod failure, clear a network fault)."""
+    """What the runner and `chaoslab cleanup` read of the system under test, and the undo operations
+    a crashed run's cleanup needs (recover a pod failure, clear a network fault, roll back)."""
 
     service_url: str
     prometheus_url: str
@@ -206,6 +207,14 @@ class SystemView(Protocol):
     def recover_pod_failure(self, name: str) -> None: ...
 
     def clear_fault(self, name: str) -> bool: ...
+
+    def template_env(self) -> dict[str, str]:
+        """The container environment a rollout put on the service's pod template ({}: the original)."""
+        ...
+
+    def roll_back(self) -> None:
+        """Roll the service's Deployment back to its original pod template."""
+        ...
 
 
 __all__ = [

@@ -5,7 +5,8 @@ What the testbed calls a pod failure is, on a cluster, a pod whose containers ru
 pause image; a network fault is a chaoslab-labelled NetworkChaos object. Undoing either means
 deleting the chaos object that caused it, which lets Chaos Mesh restore the pod; a failed pod no
 chaos object accounts for any more (the controller died mid-recovery) is deleted, so that its
-ReplicaSet recreates it from the Deployment's template.
+ReplicaSet recreates it from the Deployment's template. A rollout left in place is the service's
+Deployment with chaoslab's rollback annotation (runner.executors.deployment_rollout).
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from chaos.rbac import load_rules
 from chaos.system import SystemProfile
 from runner.executors.base import PodState
 from runner.executors.cluster_errors import ClusterError, Request, explain, unreachable
+from runner.executors.deployment_rollout import DeploymentRollouts
 from runner.executors.kubernetes import GROUP, MANAGED_BY, PLURALS, RBAC_FILE, VERSION
 
 log = logging.getLogger(__name__)
@@ -59,6 +61,7 @@ class ClusterSystem:
         self._core = client.CoreV1Api(self.api)
         self._apps = client.AppsV1Api(self.api)
         self._objects = client.CustomObjectsApi(self.api)
+        self._deployments = DeploymentRollouts(self.api, self._ask)
 
     @property
     def namespace(self) -> str:
@@ -90,6 +93,19 @@ class ClusterSystem:
 
     def pods(self) -> list[PodState]:
         return [PodState(p.metadata.name, is_ready(p), is_paused(p)) for p in self._pods()]
+
+    def template_env(self) -> dict[str, str]:
+        """The service container's literal env while a chaoslab rollout is in place, else {}."""
+        name = self.profile.service.name
+        if not self._deployments.in_place(self.namespace, name):
+            return {}
+        live = self._deployments.read(self.namespace, name)
+        containers = live["spec"]["template"]["spec"]["containers"]
+        env = [e for c in containers if c.get("name") == name for e in c.get("env") or []]
+        return {str(e["name"]): str(e["value"]) for e in env if "value" in e}
+
+    def roll_back(self) -> None:
+        self._deployments.roll_back(self.namespace, self.profile.service.name)
 
     def desired(self) -> int:
         name = self.profile.service.name

@@ -11,6 +11,8 @@ Mesh's controller carries them out:
 - `recover`: the object is deleted, as `kubectl delete` does; Chaos Mesh recovers every target
   before it lets the object go (its `chaos-mesh/records` finalizer), so the executor waits until
   the object is gone.
+- rollouts (chaos.rollout): the service's Deployment patched to the new template, and rolled back
+  at recovery (runner.executors.deployment_rollout).
 - `plan`: the pods the selector matches now, read-only.
 - `statuses`: the objects this executor created, as the cluster reports them now.
 - `leftovers` / `delete_labelled`: what `chaoslab cleanup --backend kubernetes` finds and removes
@@ -38,7 +40,9 @@ from urllib3.exceptions import HTTPError as Urllib3Error
 
 from chaos.manifest import ChaosManifest
 from chaos.rbac import Rule, load_rules
+from chaos.rollout import Rollout
 from chaos.selection import pick
+from chaos.spec import Fault
 from runner.executors.base import (
     ChaosExistsError,
     ChaosNotFoundError,
@@ -57,6 +61,7 @@ from runner.executors.cluster_errors import (
     explain,
     unreachable,
 )
+from runner.executors.deployment_rollout import DeploymentRollouts
 from runner.executors.object_watch import WatchStats, wait_for
 
 log = logging.getLogger(__name__)
@@ -152,10 +157,12 @@ class KubernetesExecutor:
     watch_seconds: int = 30
     watch_stats: WatchStats = field(default_factory=WatchStats)
     _created: dict[str, tuple[ChaosManifest, ChaosStatus]] = field(default_factory=dict)
+    _rollouts: dict[str, tuple[Rollout, ChaosStatus]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         self._objects = client.CustomObjectsApi(self.api)
         self._core = client.CoreV1Api(self.api)
+        self._deployments = DeploymentRollouts(self.api, self._call)
 
     # -- calling the API --------------------------------------------------------------------------
     @contextmanager
@@ -226,8 +233,12 @@ class KubernetesExecutor:
         labels[MANAGED_BY[0]] = MANAGED_BY[1]
         return doc
 
-    def plan(self, manifest: ChaosManifest) -> list[str]:
-        """The pods the manifest's selector matches now, as the mode would pick them (read-only)."""
+    def plan(self, manifest: Fault) -> list[str]:
+        """The pods the manifest's selector matches now, as the mode would pick them (read-only);
+        for a rollout, the Deployment (read to check it is there)."""
+        if isinstance(manifest, Rollout):
+            self._deployments.read(manifest.namespace, manifest.name, manifest.source)
+            return [f"deployment/{manifest.name}"]
         selector = ",".join(f"{k}={v}" for k, v in sorted(manifest.selector.label_selectors.items()))
         names: list[str] = []
         for namespace in manifest.selector.namespaces or (manifest.namespace,):
@@ -240,9 +251,12 @@ class KubernetesExecutor:
                     names.append(meta.name)
         return pick(manifest.mode, manifest.value, sorted(names), random.Random(0))
 
-    def apply(self, manifest: ChaosManifest) -> ChaosStatus:
-        """Dry run, create, and wait until Chaos Mesh reports every target injected."""
+    def apply(self, manifest: Fault) -> ChaosStatus:
+        """Dry run, create, and wait until Chaos Mesh reports every target injected; a rollout:
+        patch the Deployment (the controller rolls the pods)."""
         key = f"{manifest.namespace}/{manifest.name}"
+        if isinstance(manifest, Rollout):
+            return self._roll(key, manifest)
         known = self._created.get(key)
         if known is not None and known[1].active:
             raise ChaosExistsError(f"{manifest.kind} {key} is already applied ({manifest.source})")
@@ -276,9 +290,47 @@ class KubernetesExecutor:
         self._created[key] = (manifest, status)
         return status
 
+    def _roll(self, key: str, rollout: Rollout) -> ChaosStatus:
+        known = self._rollouts.get(key)
+        if known is not None and known[1].active:
+            raise ChaosExistsError(f"a rollout of deployment {key} is already applied ({rollout.source})")
+        self._deployments.apply(rollout)
+        record = Record(f"deployment/{rollout.name}", RecordPhase.INJECTED, injected_count=1)
+        status = ChaosStatus(
+            rollout.namespace,
+            rollout.name,
+            rollout.kind,
+            rollout.action,
+            records=[record],
+            created_at=self.clock.now(),
+            duration=rollout.duration,
+        )
+        self._rollouts[key] = (rollout, status)
+        log.info("rolled out deployment %s: %s", key, rollout.describe())
+        if rollout.duration is not None:  # nobody on the cluster ends a rollout by itself
+            self.clock.call_later(rollout.duration, lambda: self._expire(key))
+        return status
+
+    def _expire(self, key: str) -> None:
+        rollout, status = self._rollouts[key]
+        if status.active:
+            try:
+                self.recover(rollout.namespace, rollout.name)
+            except ClusterError as exc:
+                log.error("rolling back %s after its duration: %s", key, exc)
+
     def recover(self, namespace: str, name: str) -> ChaosStatus:
-        """Delete the object and wait until Chaos Mesh has recovered every target and let it go."""
+        """Delete the object and wait until Chaos Mesh has recovered every target and let it go;
+        a rollout: put the Deployment's saved template back."""
         key = f"{namespace}/{name}"
+        rolled = self._rollouts.get(key)
+        if rolled is not None:
+            rollout, status = rolled
+            if status.active:
+                self._deployments.roll_back(namespace, name, rollout.source)
+                status = _gone(status)
+                self._rollouts[key] = (rollout, status)
+            return status
         known = self._created.get(key)
         if known is None:
             raise ChaosNotFoundError(f"no chaos object {key} was applied by this run")
@@ -317,7 +369,7 @@ class KubernetesExecutor:
             now = _gone(status) if obj is None else status_of(obj, manifest)
             self._created[key] = (manifest, now)
             out.append(now)
-        return out
+        return out + [status for _, status in self._rollouts.values()]
 
     def targets(self, status: ChaosStatus) -> list[str]:
         """The pod names of a status's records."""

@@ -14,6 +14,9 @@ The same files `kubectl apply` sends to a cluster (experiments/*.yaml) are appli
 - Selection: `selector` (namespaces, labelSelectors) then `mode`/`value` as the controller does
   (chaos.selection). A manifest selecting something the testbed does not have is refused before
   anything is touched.
+- Rollouts (chaos.rollout: the chaotic deployment, a model rollout): a rolling update of the pods
+  to the template's container environment, with the Deployment's strategy (testbed.replicaset);
+  recovery rolls back to the environment the pods had before. One record, the Deployment.
 - `duration` ends the fault by itself (a timer on the injected clock); `recover()` ends it at any
   time, like deleting the object. Status follows Chaos Mesh: records per target with phase
   Injected / Not Injected and the conditions Selected, AllInjected, AllRecovered, Paused.
@@ -30,7 +33,9 @@ from typing import Protocol
 
 from chaos.errors import ChaosLabError
 from chaos.manifest import ChaosManifest
+from chaos.rollout import Rollout
 from chaos.selection import max_count, pick
+from chaos.spec import Fault
 from runner.executors.base import (
     ChaosExistsError,
     ChaosNotFoundError,
@@ -94,12 +99,18 @@ class Cluster(Protocol):
 
     def clear_network_fault(self, name: str) -> None: ...
 
+    def template_env(self) -> dict[str, str]: ...
+
+    def roll(self, env: dict[str, str]) -> None: ...
+
 
 @dataclass
 class _Active:
-    manifest: ChaosManifest
+    manifest: Fault
     status: ChaosStatus
     timer: Timer | None = None
+    before: dict[str, str] | None = None
+    """A rollout's: the container environment the pods had before it (what recovery rolls back to)."""
 
 
 # -- the executor -----------------------------------------------------------------------------
@@ -113,13 +124,15 @@ class LocalExecutor:
         self._objects: dict[str, _Active] = {}
         self._lock = threading.RLock()
 
-    def plan(self, manifest: ChaosManifest) -> list[str]:
-        """What `apply` would touch (pod names, or the feature store), without touching it."""
+    def plan(self, manifest: Fault) -> list[str]:
+        """What `apply` would touch (pod names, the feature store, the Deployment), without touching it."""
+        if isinstance(manifest, Rollout):
+            return [_deployment(manifest)]
         if manifest.is_network_chaos:
             return [self._network_target(manifest).name]
         return [p.name for p in self._pick_pods(manifest)]
 
-    def apply(self, manifest: ChaosManifest) -> ChaosStatus:
+    def apply(self, manifest: Fault) -> ChaosStatus:
         """Inject the manifest's chaos now; `duration` (if any) recovers it by itself."""
         with self._lock:
             key = f"{manifest.namespace}/{manifest.name}"
@@ -138,6 +151,8 @@ class LocalExecutor:
                 duration=manifest.duration,
             )
             active = _Active(manifest, status)
+            if isinstance(manifest, Rollout):
+                active.before = self.cluster.template_env()
             self._objects[key] = active
             for record in status.records:
                 self._inject(manifest, record)
@@ -185,7 +200,7 @@ class LocalExecutor:
                 self._recover(active, "duration elapsed")
 
     def _recover(self, active: _Active, why: str) -> None:
-        status, manifest = active.status, active.manifest
+        status = active.status
         if not status.active:
             return
         status.desired_phase = DesiredPhase.STOP
@@ -193,16 +208,18 @@ class LocalExecutor:
             if record.phase != RecordPhase.INJECTED:
                 continue
             try:
-                self._undo(manifest, record)
+                self._undo(active, record)
             except ChaosLabError as exc:
                 log.warning("%s: recovering %s: %s", status.key, record.id, exc)
             record.phase, record.recovered_count = RecordPhase.NOT_INJECTED, record.recovered_count + 1
         status.events.append((self.clock.now(), why))
         log.info("%s: %s", status.key, why)
 
-    def _inject(self, manifest: ChaosManifest, record: Record) -> None:
+    def _inject(self, manifest: Fault, record: Record) -> None:
         c = self.cluster
-        if manifest.is_network_chaos:
+        if isinstance(manifest, Rollout):
+            c.roll(manifest.env_map)
+        elif manifest.is_network_chaos:
             c.set_network_fault(_network_fault(manifest))
         elif manifest.action == "pod-kill":
             c.delete_pod(record.id, float(manifest.grace_period))
@@ -211,8 +228,11 @@ class LocalExecutor:
         else:
             c.kill_container(record.id, c.container)
 
-    def _undo(self, manifest: ChaosManifest, record: Record) -> None:
-        if manifest.is_network_chaos:
+    def _undo(self, active: _Active, record: Record) -> None:
+        manifest = active.manifest
+        if isinstance(manifest, Rollout):
+            self.cluster.roll(active.before or {})
+        elif manifest.is_network_chaos:
             self.cluster.clear_network_fault(_fault_name(manifest))
         elif manifest.action == "pod-failure":
             self.cluster.recover_pod_failure(record.id)
@@ -258,6 +278,10 @@ class LocalExecutor:
                     f"{target.mode} {target.value or ''} of {target.selector.describe()}"
                 )
         return store
+
+
+def _deployment(rollout: Rollout) -> str:
+    return f"deployment/{rollout.name}"
 
 
 def _fault_name(manifest: ChaosManifest) -> str:

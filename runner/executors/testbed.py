@@ -62,6 +62,12 @@ class TestbedCluster:
     def clear_network_fault(self, name: str) -> None:
         self.client.clear_fault(name)
 
+    def template_env(self) -> dict[str, str]:
+        return {str(k): str(v) for k, v in self.client.rollout()["env"].items()}
+
+    def roll(self, env: dict[str, str]) -> None:
+        self.client.roll(env)
+
 
 def local_executor(
     run_dir: RunDir | Path | None = None, clock: Clock | None = None, seed: int | None = None
@@ -116,3 +122,9 @@ class LocalTestbed:
 
     def clear_fault(self, name: str) -> bool:
         return self.client.clear_fault(name)
+
+    def template_env(self) -> dict[str, str]:
+        return {str(k): str(v) for k, v in self.client.rollout()["env"].items()}
+
+    def roll_back(self) -> None:
+        self.client.roll({})

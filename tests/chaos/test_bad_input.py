@@ -56,6 +56,9 @@ def _shortened() -> dict[str, Any]:
         doc = yaml.safe_load(path.read_text(encoding="utf-8"))
         if doc["kind"] == "Experiment":
             doc["spec"]["phases"] = {"baseline": "2s", "chaos": "4s", "recovery": "2s"}
+            for step in doc["spec"]["chaos"]:  # a rollout's Deployment file lives in k8s/, read in place
+                if "rollout" in step:
+                    step["rollout"] = str((path.parent / step["rollout"]).resolve())
         elif "duration" in doc["spec"]:
             doc["spec"]["duration"] = "4s"
         docs[path.name] = doc
@@ -70,7 +73,8 @@ def _spec_reading(name: str) -> str:
     """A spec that reads file `name` (itself, for a spec)."""
     for spec in SPECS:
         chaos = SEED[spec]["spec"]["chaos"]
-        if name == spec or name in ("system.yaml", *(step["manifest"] for step in chaos)):
+        files = (step["manifest"] for step in chaos if "manifest" in step)
+        if name == spec or name in ("system.yaml", *files):
             return spec
     raise AssertionError(f"no seed spec reads {name}")
 

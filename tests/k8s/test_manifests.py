@@ -94,6 +94,15 @@ def test_container_arguments_are_the_services_command_line(profile: SystemProfil
     assert _parser().parse_args(container(loader)["args"]).redis_url == args.redis_url
 
 
+def test_the_deployments_roll_out_as_the_profile_says(profile: SystemProfile) -> None:
+    strategy = profile.service.strategy
+    for file in ("deployment.yaml", "chaotic-deployment.yaml"):
+        rolling = find("Deployment", profile.service.name, file)["spec"]["strategy"]
+        assert rolling["type"] == "RollingUpdate"
+        assert str(rolling["rollingUpdate"]["maxSurge"]) == strategy.max_surge
+        assert str(rolling["rollingUpdate"]["maxUnavailable"]) == strategy.max_unavailable
+
+
 def test_chaotic_deployment_differs_only_in_model_chaos(profile: SystemProfile) -> None:
     normal = find("Deployment", profile.service.name, "deployment.yaml")
     chaotic = find("Deployment", profile.service.name, "chaotic-deployment.yaml")
@@ -136,7 +145,17 @@ def test_runner_role_is_limited_to_chaos_mesh_in_chaos_testing() -> None:
     assert role["metadata"]["namespace"] == "chaos-testing"
     assert {g for rule in role["rules"] for g in rule["apiGroups"]} == {"chaos-mesh.org"}
     observer = find("Role", "chaoslab-runner-observer")
-    assert {v for rule in observer["rules"] for v in rule["verbs"]} == {"get", "list", "watch"}
+    reading = [rule for rule in observer["rules"] if "patch" not in rule["verbs"]]
+    assert {v for rule in reading for v in rule["verbs"]} == {"get", "list", "watch"}
+    writing = [rule for rule in observer["rules"] if "patch" in rule["verbs"]]  # rollouts of the service only
+    assert writing == [
+        {
+            "apiGroups": ["apps"],
+            "resources": ["deployments"],
+            "resourceNames": ["ml-prediction-service"],
+            "verbs": ["patch"],
+        }
+    ]
     for name in ("chaoslab-runner", "chaoslab-runner-observer"):
         binding = find("RoleBinding", name)
         assert binding["subjects"] == [
