@@ -89,6 +89,10 @@ class EventKind(StrEnum):
     BREAKER_OPEN = "breaker-open"
     """A pod's circuit breaker left closed, from its breaker-state gauge (detail: pod)."""
     BREAKER_CLOSED = "breaker-closed"
+    ALERT_NOTICED = "alert-noticed"
+    """The on-call saw an alert firing, live during the run (detail: alert, after: s since the fault)."""
+    MITIGATE = "mitigate"
+    """The on-call mitigated: the runner rolled the chaos back early (detail: reason, by, after)."""
     RUN_END = "run-end"
     """The run ended (detail: status, reason, rollback_done)."""
 

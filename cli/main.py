@@ -23,6 +23,7 @@ from cli.backend import (
     TargetOption,
 )
 from cli.common import configure_logging, err_console, reports_errors
+from cli.gameday import gameday_command
 from cli.run import cleanup_command, doctor_text, run_command
 from cli.score import score_text
 from cli.testbed import RunDirOption
@@ -102,6 +103,48 @@ def run(
     configure_logging(verbose)
     where = Backend(backend, run_dir, kubeconfig, context, in_cluster, target, prometheus, rules)
     code = run_command(spec, where, runs, dry_run, predict, replications, seed, jobs, console, profile)
+    if code:
+        raise typer.Exit(code)
+
+
+@app.command()
+@reports_errors
+def gameday(
+    path: Annotated[Path, typer.Argument(help="The GameDay file (experiments/gameday.yaml).")],
+    run_dir: RunDirOption = None,
+    runs: Annotated[Path, typer.Option(help="Folder of run records.")] = Path("runs"),
+    interactive: Annotated[
+        bool,
+        typer.Option(
+            "--interactive",
+            help="The on-call gets each first alert in the terminal and mitigates with Enter "
+            "(else the rollback runs mitigation.automaticAfter after the first alert).",
+        ),
+    ] = False,
+    predict: Annotated[bool, typer.Option(help="Predict each scenario first.")] = True,
+    replications: Annotated[int, typer.Option("--replications", "-r", min=1, help="Simulator runs.")] = (
+        DEFAULT_REPLICATIONS
+    ),
+    seed: Annotated[int, typer.Option(help="Seed of pod choice, load and prediction.")] = 0,
+    jobs: Annotated[
+        int | None, typer.Option(min=1, help="Simulator processes (default: one per CPU).")
+    ] = None,
+    backend: BackendOption = "testbed",
+    kubeconfig: KubeconfigOption = None,
+    context: ContextOption = None,
+    in_cluster: InClusterOption = False,
+    target: TargetOption = None,
+    prometheus: PrometheusOption = None,
+    rules: RulesOption = None,
+    verbose: Annotated[bool, typer.Option("--verbose", "-v")] = False,
+) -> None:
+    """Run a GameDay: its scenarios in order, each predicted and recorded as a run, the team's
+    response times measured, then the debrief (gameday.md, gameday.html).
+
+    Exit status: 0 every scenario completed, 1 one ended early (the GameDay stopped there)."""
+    configure_logging(verbose)
+    where = Backend(backend, run_dir, kubeconfig, context, in_cluster, target, prometheus, rules)
+    code = gameday_command(path, where, runs, interactive, predict, replications, seed, jobs, console)
     if code:
         raise typer.Exit(code)
 

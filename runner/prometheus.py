@@ -87,6 +87,12 @@ class PrometheusApi:
         result = self._call(RULES_LOADED, lambda: self._client.custom_query(RULES_LOADED))
         return int(float(result[0]["value"][1])) if result else 0
 
+    def firing_alerts(self) -> list[str]:
+        """The names of the alerts firing now (Prometheus' ALERTS series)."""
+        query = 'ALERTS{alertstate="firing"}'
+        result = self._call(query, lambda: self._client.custom_query(query))
+        return sorted({str(r["metric"].get("alertname", "?")) for r in result})
+
     def query_range(self, query: str, start: float, end: float, step: float = STEP) -> list[dict[str, Any]]:
         begin, finish = (datetime.fromtimestamp(t, tz=UTC) for t in (start, end))
         result: list[dict[str, Any]] = self._call(

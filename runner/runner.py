@@ -238,10 +238,29 @@ class Runner:
         self._watch.add_ready(now, ready)
         self._note_recoveries(state, now)
         trigger = self._watch.advance(now - self.settle)
+        self._mitigate(state, now)
         self.on_progress(self._progress(state, now, ready, desired))
         if trigger is not None:
             self._event(EventKind.ABORT, condition=trigger.condition.name, detail=trigger.describe())
             raise RunAborted(trigger)
+
+    def _mitigate(self, state: RunState, now: float) -> None:
+        """The on-call's early rollback, once chaos is in place (RunOptions.mitigation)."""
+        mitigation = self.options.mitigation
+        active = [i for i in state.injected.values() if i.status.active]
+        if mitigation is None or state.mitigated or not state.injected:
+            return
+        first = min(i.at for i in state.injected.values())
+        notice = mitigation.observe(now, first)
+        if notice is not None:
+            self._event(EventKind.ALERT_NOTICED, alert=notice.alert, after=notice.after)
+        decision = mitigation.decide(now)
+        if decision is None:
+            return
+        state.mitigated = True
+        self._event(EventKind.MITIGATE, reason=decision.reason, by=decision.by, after=now - first)
+        if active:
+            self._recover_all(state, decision.reason)
 
     def _sample_pods(self, state: RunState, now: float) -> tuple[int, int]:
         pods = self.seams.testbed.pods()

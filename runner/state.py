@@ -17,6 +17,7 @@ from runner.abort import AbortTrigger
 from runner.cleanup import CleanupReport
 from runner.executors.base import ChaosStatus
 from runner.marker import InFlight, InjectedChaos
+from runner.mitigation import Mitigation
 from runner.record import RunRecord
 from runner.seams import LoadHandle
 from runner.steady_state import SteadyState
@@ -44,6 +45,8 @@ class RunOptions:
     tick: float = TICK
     load_start_timeout: float = LOAD_START_TIMEOUT
     load_end_grace: float = LOAD_END_GRACE
+    mitigation: Mitigation | None = None
+    """The on-call's early rollback (GameDays); None: chaos lasts its phase."""
 
 
 @dataclass
@@ -58,6 +61,8 @@ class Injected:
 @dataclass
 class RunState:
     """What a run knows so far; the record is written from it."""
+
+    mitigated: bool = field(default=False, init=False)
 
     record: RunRecord
     forecast: ForecastSummary | None
