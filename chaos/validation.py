@@ -11,12 +11,14 @@ from pathlib import Path
 
 from chaos.documents import is_folder, read_documents
 from chaos.errors import InvalidSpecError, Problem
+from chaos.gameday import parse_gameday
 from chaos.manifest import parse_manifest
 from chaos.spec import parse_experiment
 from chaos.system import parse_system_profile
+from chaos.workflow import parse_workflow
 
-_KINDS = ("Experiment", "SystemProfile", "PodChaos", "NetworkChaos")
-_ALONE = ("Experiment", "SystemProfile")  # read one per file (a manifest file may hold several)
+_KINDS = ("Experiment", "SystemProfile", "GameDay", "PodChaos", "NetworkChaos", "Workflow")
+_ALONE = ("Experiment", "SystemProfile", "GameDay")  # one per file (a manifest file may hold several)
 
 
 def yaml_files(paths: Iterable[Path]) -> list[Path]:
@@ -48,8 +50,12 @@ def validate_file(path: Path) -> list[Problem]:
             parse_experiment(doc, path, problems)
         elif kind == "SystemProfile":
             parse_system_profile(doc, str(path), problems)
+        elif kind == "GameDay":
+            parse_gameday(doc, path, problems)
         elif kind in ("PodChaos", "NetworkChaos"):
             parse_manifest(doc, str(path), problems)
+        elif kind == "Workflow":
+            parse_workflow(doc, str(path), problems)
         else:
             field = "kind" if len(documents) == 1 else f"document {index + 1}: kind"
             problems.append(Problem(str(path), field, kind, f"must be one of {', '.join(_KINDS)}"))

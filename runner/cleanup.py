@@ -19,6 +19,7 @@ from pathlib import Path
 from chaos import processes
 from chaos.errors import ChaosLabError
 from chaos.record import EVENTS, Event, EventKind
+from chaos.rollout import KIND as ROLLOUT_KIND
 from runner.executors.base import SystemView
 from runner.marker import ChaosState, InjectedChaos, Marker, RunInProgressError, owner_alive
 from runner.record import append_event
@@ -30,6 +31,8 @@ log = logging.getLogger(__name__)
 class CleanupReport:
     recovered_pods: list[str] = field(default_factory=list)
     cleared_faults: list[str] = field(default_factory=list)
+    rolled_back: list[str] = field(default_factory=list)
+    """Deployments rolled back to their original template (a rollout step left in place)."""
     deleted_objects: list[str] = field(default_factory=list)
     """Chaos objects deleted from a cluster (the Kubernetes backend)."""
     notes: list[str] = field(default_factory=list)
@@ -40,7 +43,7 @@ class CleanupReport:
 
     @property
     def touched(self) -> bool:
-        return bool(self.recovered_pods or self.cleared_faults or self.deleted_objects)
+        return bool(self.recovered_pods or self.cleared_faults or self.deleted_objects or self.rolled_back)
 
     def describe(self) -> str:
         parts = []
@@ -48,6 +51,8 @@ class CleanupReport:
             parts.append(f"recovered pod failure on {', '.join(self.recovered_pods)}")
         if self.cleared_faults:
             parts.append(f"cleared network fault(s) {', '.join(self.cleared_faults)}")
+        if self.rolled_back:
+            parts.append(f"rolled back {', '.join(self.rolled_back)}")
         if self.deleted_objects:
             parts.append(f"deleted {', '.join(self.deleted_objects)}")
         if self.stopped_load is not None:
@@ -60,6 +65,7 @@ class CleanupReport:
         return {
             "recovered_pods": self.recovered_pods,
             "cleared_faults": self.cleared_faults,
+            "rolled_back": self.rolled_back,
             "deleted_objects": self.deleted_objects,
             "notes": self.notes,
             "marker": self.marker,
@@ -75,6 +81,8 @@ def recover_leftovers(chaos: tuple[InjectedChaos, ...], testbed: SystemView) -> 
             _recover_pods(entry, testbed, report)
         elif entry.kind == "NetworkChaos":
             _clear_faults(entry, testbed, report)
+        elif entry.kind == ROLLOUT_KIND:
+            _roll_back(entry.key, testbed, report)
         else:
             report.notes.append(f"{entry.key}: {entry.action} is one-shot; nothing to undo")
     return report
@@ -92,6 +100,8 @@ def still_injected(chaos: tuple[InjectedChaos, ...], testbed: SystemView) -> lis
         elif entry.kind == "NetworkChaos":
             names = faults & set(entry.faults) if entry.state != ChaosState.INJECTING else faults
             found += [f"{entry.key}: proxy fault {n} still in place" for n in sorted(names)]
+        elif entry.kind == ROLLOUT_KIND and testbed.template_env():
+            found.append(f"{entry.key}: the rollout's template is still in place ({testbed.template_env()})")
     return found
 
 
@@ -105,7 +115,14 @@ def sweep(testbed: SystemView, report: CleanupReport | None = None) -> CleanupRe
     for name in testbed.faults():
         if name not in report.cleared_faults and testbed.clear_fault(name):
             report.cleared_faults.append(name)
+    _roll_back("the service's deployment", testbed, report)
     return report
+
+
+def _roll_back(what: str, testbed: SystemView, report: CleanupReport) -> None:
+    if what not in report.rolled_back and testbed.template_env():
+        testbed.roll_back()
+        report.rolled_back.append(what)
 
 
 def cleanup(

@@ -295,8 +295,9 @@ class Cluster:
             self._delete(slot)
             budget -= 1
 
-    def _set_template(self, slot: int) -> None:
-        if self.revision[slot] != self.current:
+    def _set_template(self, slot: int, always: bool = False) -> None:
+        """The slot's new pod runs the current revision (recorded when it changes, or `always`)."""
+        if always or self.revision[slot] != self.current:
             self.revision[slot] = self.current
             self._record("pod-template", slot, str(self.current))
 
@@ -305,7 +306,7 @@ class Cluster:
         self.exists[slot] = True
         self._paused[slot] = 0
         self._crashes[slot] = 0
-        self._set_template(slot)
+        self._set_template(slot, always=True)
         self._restart(slot, life.schedule_delay + life.startup_time, "rollout")
 
     def _delete(self, slot: int) -> None:

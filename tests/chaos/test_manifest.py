@@ -15,7 +15,7 @@ EXPERIMENTS = Path(__file__).resolve().parents[2] / "experiments"
 MANIFESTS = sorted(
     p
     for p in EXPERIMENTS.glob("*.yaml")
-    if p.name != "system.yaml" and not p.name.endswith(".experiment.yaml")
+    if yaml.safe_load(p.read_text())["kind"] in ("PodChaos", "NetworkChaos")
 )
 
 

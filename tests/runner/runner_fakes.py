@@ -112,6 +112,8 @@ class World:
     """How many pod-failure recoveries the world refuses (the testbed answering with an error)."""
     down_from: float | None = None
     """From this unix time on, asking for pods fails (the testbed stops answering)."""
+    env: dict[str, str] = field(default_factory=dict)
+    """The container environment a rollout put on the pod template ({}: the original)."""
 
     def pod(self, name: str) -> Pod:
         return next(p for p in self.pods if p.name == name)
@@ -162,6 +164,13 @@ class FakeCluster:
         self.world.faults.pop(name, None)
         self.world.note("clear-fault", name)
 
+    def template_env(self) -> dict[str, str]:
+        return dict(self.world.env)
+
+    def roll(self, env: dict[str, str]) -> None:
+        self.world.env = dict(env)
+        self.world.note("roll", ",".join(f"{k}={v}" for k, v in sorted(env.items())))
+
 
 class FakeTestbed:
     """runner.executors.testbed.TestbedView over the world."""
@@ -202,6 +211,12 @@ class FakeTestbed:
             return False
         FakeCluster(self.world).clear_network_fault(name)
         return True
+
+    def template_env(self) -> dict[str, str]:
+        return dict(self.world.env)
+
+    def roll_back(self) -> None:
+        FakeCluster(self.world).roll({})
 
 
 # -- load -----------------------------------------------------------------------------------------

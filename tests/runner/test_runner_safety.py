@@ -16,7 +16,7 @@ from analysis.record import read_events
 from chaos.errors import ChaosLabError, PrerequisiteError
 from chaos.processes import ProcessRecord, record_of
 from chaos.spec import Experiment
-from runner.cleanup import cleanup
+from runner.cleanup import cleanup, still_injected
 from runner.executors.local import NetworkFaultSpec
 from runner.marker import ChaosState, InFlight, InjectedChaos, Marker, RunInProgressError
 from runner.results import RunResult
@@ -247,6 +247,28 @@ def test_cleanup_all_sweeps_faults_no_marker_knows_about(tmp_path: Path) -> None
     report = cleanup(marker(b), b.testbed, sweep_all=True)
     assert report.recovered_pods == ["pod-1"] and report.cleared_faults == ["chaos-testing.stray"]
     assert not b.world.faults and not b.world.pod("pod-1").failure_injected
+
+
+def test_cleanup_rolls_back_a_rollout_a_crashed_run_left_and_sweeps_one_nobody_knows(tmp_path: Path) -> None:
+    b = bench(tmp_path)
+    left = InjectedChaos(
+        "Deployment", "model-rollout", "ml-services", "ml-prediction-service", "bad.yaml", ChaosState.INJECTED
+    )
+    b.world.env = {"CHAOSLAB_MODEL_VERSION": "v3-bad"}
+    assert still_injected((left,), b.testbed) == [
+        "ml-services/ml-prediction-service: the rollout's template is still in place "
+        "({'CHAOSLAB_MODEL_VERSION': 'v3-bad'})"
+    ]
+    marker(b).write(
+        InFlight(_dead_owner(), str(tmp_path / "old-run"), b.testbed.location, START - 100, (left,))
+    )
+    report = cleanup(marker(b), b.testbed)
+    assert report.rolled_back == ["ml-services/ml-prediction-service"] and b.world.env == {}
+    assert "rolled back ml-services/ml-prediction-service" in report.describe()
+    b.world.env = {"CHAOS_ENABLED": "true"}  # no marker names it: only --all finds it
+    assert cleanup(marker(b), b.testbed).rolled_back == []
+    assert cleanup(marker(b), b.testbed, sweep_all=True).rolled_back == ["the service's deployment"]
+    assert b.world.env == {}
 
 
 # -- prerequisites and dry run -------------------------------------------------------------------

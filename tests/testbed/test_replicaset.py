@@ -10,6 +10,8 @@ from chaos.system import Lifecycle, Probe
 from testbed.replicaset import (
     LIVENESS,
     READINESS,
+    Action,
+    Endpoint,
     Kill,
     PodNotFoundError,
     PodTemplate,
@@ -214,3 +216,77 @@ def test_a_pod_records_when_it_became_ready_until_it_is_not_ready_any_more() -> 
     assert pod.started_at == 16.0
     rs.inject_failure(pod.name, 20.0)  # the pause container starts
     assert (pod.started_at, pod.ready_since) == (20.0, None)
+
+
+# -- rolling updates ---------------------------------------------------------------------------------
+def rolling(replicas: int = 3, surge: int = 1, unavailable: int = 0) -> ReplicaSet:
+    template = PodTemplate(
+        name="ml-prediction-service",
+        namespace="ml-services",
+        labels={"app": "ml-prediction-service"},
+        container="ml-prediction-service",
+        ports=tuple(9000 + i for i in range(replicas)),
+        lifecycle=LIFE,
+        readiness=READY,
+        liveness=LIVE,
+        surge_ports=tuple(9100 + i for i in range(surge)),
+        max_unavailable=unavailable,
+    )
+    return running(ReplicaSet(template, random.Random(7)))
+
+
+def drive(rs: ReplicaSet, until: float, step: float = 0.5) -> tuple[list[Action], list[int], list[int]]:
+    """Reconcile and pass every probe every `step` seconds; the actions, pods and ready pods seen."""
+    actions: list[Action] = []
+    pods, ready = [], []
+    now = 1.0
+    while now < until:
+        now += step
+        actions += rs.reconcile(now)
+        for check in rs.probes_due(now):
+            actions += rs.probe_result(check.pod, check.kind, True, now)
+        for action in actions:
+            if isinstance(action, Kill):
+                rs.process_gone(action.slot)
+        pods.append(len(rs.pods))
+        ready.append(rs.available)
+    return actions, pods, ready
+
+
+def test_a_rollout_replaces_every_pod_within_surge_and_never_below_the_replicas() -> None:
+    rs = rolling()
+    original = {p.name.rsplit("-", 2)[1] for p in rs.pods}
+    revision = rs.roll((("CHAOS_ENABLED", "true"),))
+    assert revision.number == 2 and not rs.rolled_out
+    actions, pods, ready = drive(rs, 30.0)
+    assert rs.rolled_out and rs.updated == 3
+    assert max(pods) == 4 and min(ready) >= 3  # maxSurge 1, maxUnavailable 0
+    starts = [a for a in actions if isinstance(a, Start)]
+    assert len(starts) == 3 and all(a.env == (("CHAOS_ENABLED", "true"),) for a in starts)
+    kills = [a for a in actions if isinstance(a, Kill)]
+    assert len(kills) == 3 and all(k.grace == 10.0 for k in kills)  # terminationGracePeriod, not SIGKILL
+    endpoints = [a for a in actions if isinstance(a, Endpoint)]
+    assert Endpoint(3, True) in endpoints  # the surge slot joins once its pod is ready
+    for kill in kills:  # every deleted pod leaves the Service before it is stopped
+        assert actions.index(Endpoint(kill.slot, False)) < actions.index(kill)
+    assert {p.name.rsplit("-", 2)[1] for p in rs.pods} != original
+
+
+def test_rolling_back_returns_to_the_original_template_and_its_pod_name_hash() -> None:
+    rs = rolling()
+    original = {p.name.rsplit("-", 2)[1] for p in rs.pods}
+    rs.roll((("CHAOSLAB_MODEL_VERSION", "v3-bad"),))
+    drive(rs, 30.0)
+    back = rs.roll(())
+    assert back.number == 3 and back.env == ()
+    actions, _, ready = drive(rs, 60.0)
+    assert rs.rolled_out and min(ready) >= 3
+    assert {p.name.rsplit("-", 2)[1] for p in rs.pods} == original
+    assert all(a.env == () for a in actions if isinstance(a, Start))
+
+
+def test_max_unavailable_lets_a_rollout_take_pods_away_first() -> None:
+    rs = rolling(replicas=4, surge=0, unavailable=1)
+    rs.roll((("CHAOS_ENABLED", "true"),))
+    _, pods, ready = drive(rs, 40.0)
+    assert rs.rolled_out and max(pods) == 4 and min(ready) == 3

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import random
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import pytest
 import yaml
 
 from chaos.manifest import ChaosManifest, load_manifest
+from chaos.spec import load_experiment
 from runner.executors.base import ChaosExistsError, ChaosNotFoundError
 from runner.executors.local import (
     LocalExecutor,
@@ -20,6 +21,7 @@ from runner.executors.local import (
 )
 
 NS = "ml-services"
+EXPERIMENTS = Path(__file__).resolve().parents[3] / "experiments"
 APP = {"app": "ml-prediction-service"}
 
 
@@ -66,6 +68,7 @@ class FakeCluster:
     )
     calls: list[tuple[str, ...]] = field(default_factory=list)
     faults: dict[str, NetworkFaultSpec] = field(default_factory=dict)
+    env: dict[str, str] = field(default_factory=dict)
 
     def pods(self) -> list[PodRef]:
         return [PodRef(f"ml-prediction-service-abc-{i:02d}", NS, dict(APP)) for i in range(self.replicas)]
@@ -87,6 +90,13 @@ class FakeCluster:
 
     def clear_network_fault(self, name: str) -> None:
         del self.faults[name]
+
+    def template_env(self) -> dict[str, str]:
+        return dict(self.env)
+
+    def roll(self, env: dict[str, str]) -> None:
+        self.env = dict(env)
+        self.calls.append(("roll", *sorted(f"{k}={v}" for k, v in env.items())))
 
 
 @pytest.fixture
@@ -337,3 +347,42 @@ def test_explicit_recovery_cancels_the_duration_timer(
 def test_unknown_objects_are_named(executor: LocalExecutor) -> None:
     with pytest.raises(ChaosNotFoundError, match="chaos-testing/nothing"):
         executor.recover("chaos-testing", "nothing")
+
+
+# -- rollouts ----------------------------------------------------------------------------------------
+def test_a_rollout_rolls_the_pods_to_its_environment_and_back_to_the_one_before(
+    executor: LocalExecutor, cluster: FakeCluster, clock: FakeClock
+) -> None:
+
+    experiment = load_experiment(
+        Path(__file__).resolve().parents[3] / "experiments" / "bad-model.experiment.yaml"
+    )
+    (step,) = experiment.chaos
+    cluster.env = {"CHAOS_SEED": "1"}  # whatever ran before is what recovery restores
+    assert executor.plan(step.manifest) == ["deployment/ml-prediction-service"]
+    status = executor.apply(step.manifest)
+    assert cluster.env == {"CHAOSLAB_MODEL_VERSION": "v3-bad"}
+    assert status.kind == "Deployment" and status.action == "model-rollout" and status.active
+    with pytest.raises(ChaosExistsError):
+        executor.apply(step.manifest)
+    executor.recover(status.namespace, status.name)
+    assert cluster.env == {"CHAOS_SEED": "1"} and not status.active
+    assert [c[0] for c in cluster.calls] == ["roll", "roll"]
+
+
+def test_a_rollout_with_a_duration_rolls_back_by_itself(
+    executor: LocalExecutor, cluster: FakeCluster, clock: FakeClock, tmp_path: Path
+) -> None:
+
+    from chaos.spec import load_experiment
+
+    experiment = load_experiment(
+        Path(__file__).resolve().parents[3] / "experiments" / "model-chaos.experiment.yaml"
+    )
+    rollout = replace(experiment.chaos[0].manifest, duration=30.0)
+    status = executor.apply(rollout)
+    assert cluster.env["CHAOS_ENABLED"] == "true"
+    clock.advance(29.0)
+    assert status.active
+    clock.advance(1.0)
+    assert not status.active and cluster.env == {}
