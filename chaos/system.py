@@ -112,6 +112,17 @@ class Cache:
 
 
 @dataclass(frozen=True)
+class ClassOne:
+    """Share of class-1 answers over the served entities: of the training labels (`reference`, what
+    the service exports as mlservice_model_reference_positive_ratio), of the default version's
+    primary model, and of each other version's (`python -m service train` measures them)."""
+
+    reference: float
+    primary: float
+    versions: dict[str, float] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
 class ModelQuality:
     """Share of wrong answers over the entities the service is asked about, per way of answering
     (`python -m service train` measures them). Zero everywhere (the default) counts only the wrong
@@ -126,6 +137,8 @@ class ModelQuality:
     versions: dict[str, float] = field(default_factory=dict)
     """The primary model's share of wrong answers per other model version a rollout may serve
     (`primary` is the default version's)."""
+    class_one: ClassOne | None = None
+    """Shares of class-1 answers (what the prediction-shift alert watches); None: not stated."""
 
     def primary_of(self, version: str | None) -> float:
         """The wrong share of the primary model of `version` (None: the default version)."""
@@ -393,9 +406,23 @@ def _model_quality(f: Fields) -> ModelQuality:
         fallback_model=f.fraction("fallbackModel", default=0.0),
         default_features=f.fraction("defaultFeatures", default=0.0),
         versions=_versions(f.section("versions", required=False)),
+        class_one=_class_one(f.section("classOne")) if f.has("classOne") else None,
     )
     f.finish()
+    if q.class_one is not None:
+        for version in sorted(set(q.versions) - set(q.class_one.versions)):
+            f.problem("classOne.versions", version, "has no class-1 share, but versions names it")
     return q
+
+
+def _class_one(f: Fields) -> ClassOne:
+    c = ClassOne(
+        reference=f.fraction("reference"),
+        primary=f.fraction("primary"),
+        versions=_versions(f.section("versions", required=False)),
+    )
+    f.finish()
+    return c
 
 
 def _versions(f: Fields) -> dict[str, float]:

@@ -114,6 +114,7 @@ def predict(
                 experiment.system,
                 rules,
                 since=scenario.fault_start() or 0.0,
+                version=scenario.model_version,
                 evaluation=alert_interval,
                 jobs=jobs or os.cpu_count() or 1,
                 progress=lambda done, total: bar.update(task, completed=done),

@@ -42,6 +42,7 @@ def predict_run(
                 experiment.system,
                 rules,
                 since=scenario.fault_start() or 0.0,
+                version=scenario.model_version,
                 jobs=jobs or os.cpu_count() or 1,
             )
         except ChaosLabError as exc:

@@ -34,7 +34,7 @@ import numpy as np
 
 from chaos.errors import SimulationError
 from chaos.metrics import REQUEST_DURATION_BUCKETS
-from chaos.system import SystemProfile
+from chaos.system import ClassOne, SystemProfile
 from sim.exported import ExportedCounts
 from sim.result import Replication
 from sim.timeline import Event
@@ -46,10 +46,19 @@ BREAKER_STATE = "mlservice_circuit_breaker_state"
 UP = "up"
 SPEC_REPLICAS = "kube_deployment_spec_replicas"
 AVAILABLE_REPLICAS = "kube_deployment_status_replicas_available"
+PREDICTIONS = "mlservice_predictions_total"
+REFERENCE = "mlservice_model_reference_positive_ratio"
 RENDERED = frozenset(
     {REQUESTS, FALLBACKS, DURATION_BUCKET, BREAKER_STATE, UP, SPEC_REPLICAS, AVAILABLE_REPLICAS}
 )
-"""The metrics a replication is rendered into."""
+"""The metrics every replication is rendered into."""
+CLASS_MIX = frozenset({PREDICTIONS, REFERENCE})
+"""... and these when the profile states its class-1 shares (`modelQuality.classOne`)."""
+
+
+def rendered(profile: SystemProfile) -> frozenset[str]:
+    """The metrics this profile's replications are rendered into."""
+    return RENDERED | CLASS_MIX if profile.model_quality.class_one is not None else RENDERED
 
 
 class Stale:
@@ -235,15 +244,49 @@ def kube_series(
     ]
 
 
-def render(
-    replication: Replication, profile: SystemProfile, horizon: float, scrape: int = 1
+def prediction_series(
+    counts: ExportedCounts, times: np.ndarray, class_one: ClassOne, version: str | None
 ) -> list[InputSeries]:
-    """Every series the rules can read from this replication (the metrics in RENDERED)."""
+    """`mlservice_predictions_total{class, model_version}` of the primary models, in expectation
+    (each answer is class 1 with its version's share; an injected wrong answer is the other class),
+    and the reference ratio gauge. The fallback model's answers are left out, as the rule does."""
+    size = counts.seconds
+    zeros = np.zeros(size, dtype=np.int32)
+    primary = counts.primary if counts.primary is not None else zeros
+    flipped = counts.flipped if counts.flipped is not None else zeros
+    rolled = counts.rolled if counts.rolled is not None else zeros
+    p = class_one.primary
+    by_version = {"primary": (primary * p + flipped * (1 - p), primary + flipped)}
+    if version is not None:
+        by_version[version] = (rolled * class_one.versions[version], rolled.astype(float))
+    out = []
+    for label, (ones, total) in by_version.items():
+        cumulative_ones = np.concatenate(([0.0], np.cumsum(ones)))[np.minimum(times, size)]
+        cumulative = np.concatenate(([0.0], np.cumsum(total)))[np.minimum(times, size)]
+        for cls, values in (("1", cumulative_ones), ("0", cumulative - cumulative_ones)):
+            name = series_name(PREDICTIONS, [("class", cls), ("model_version", label)])
+            out.append(InputSeries(name, notation([int(v + 0.5) for v in values])))
+    out.append(InputSeries(REFERENCE, f"{class_one.reference!r}x{max(len(times) - 1, 0)}"))
+    return out
+
+
+def render(
+    replication: Replication,
+    profile: SystemProfile,
+    horizon: float,
+    scrape: int = 1,
+    version: str | None = None,
+) -> list[InputSeries]:
+    """Every series the rules can read from this replication (the metrics `rendered(profile)`);
+    `version` is the model version a rollout serves (None: none)."""
     if replication.exported is None:
         raise SimulationError("the replication has no exported counts to render")
     service = profile.service
     times = scrape_times(horizon, scrape)
+    class_one = profile.model_quality.class_one
+    mix = [] if class_one is None else prediction_series(replication.exported, times, class_one, version)
     return [
+        *mix,
         *counter_series(replication.exported, times),
         *pod_series(
             replication.events, service.replicas, times, service.name, profile.lifecycle.schedule_delay

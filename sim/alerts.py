@@ -42,8 +42,12 @@ class AlertRule:
 
     @property
     def missing(self) -> frozenset[str]:
-        """The metrics it reads that a replication is not rendered into."""
-        return self.metrics - RENDERED
+        """The metrics it reads that not every replication is rendered into."""
+        return self.missing_from(RENDERED)
+
+    def missing_from(self, rendered: frozenset[str]) -> frozenset[str]:
+        """The metrics it reads that are not among `rendered`."""
+        return self.metrics - rendered
 
 
 def alert_rules(groups: Sequence[Mapping[str, Any]]) -> tuple[AlertRule, ...]:
@@ -71,6 +75,8 @@ class AlertPrediction:
     scrape: float
     evaluation: float
     firing: tuple[Firing, ...]
+    rendered: frozenset[str] = RENDERED
+    """The metrics the replications were rendered into (sim.alert_series.rendered)."""
 
     def settings(self) -> AlertEvaluation:
         return AlertEvaluation(self.source, self.scrape, self.evaluation, self.since)
@@ -83,8 +89,9 @@ class AlertPrediction:
         rule = self.rule(name)
         if rule is None:
             return f"not predicted: no alerting rule {name} in the rules"
-        if rule.missing:
-            return f"not predicted: the simulator does not model {', '.join(sorted(rule.missing))}"
+        missing = rule.missing_from(self.rendered)
+        if missing:
+            return f"not predicted: the simulator does not model {', '.join(sorted(missing))}"
         return ""
 
     def first_fire(self, name: str) -> np.ndarray:

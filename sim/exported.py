@@ -38,6 +38,12 @@ class ExportedCounts:
     duration: np.ndarray
     """(seconds, len(REQUEST_DURATION_BUCKETS) + 1): answers per duration bucket, not cumulative;
     column i counts durations in (bucket i-1, bucket i], the last column those above every bound."""
+    primary: np.ndarray | None = None
+    """Successful answers of the default version's primary model (mlservice_predictions_total)."""
+    flipped: np.ndarray | None = None
+    """... of it with an injected wrong prediction (the class flipped)."""
+    rolled: np.ndarray | None = None
+    """... of a rolled-out version's primary model."""
 
     @property
     def seconds(self) -> int:
@@ -60,7 +66,14 @@ def exported_counts(trace: Trace, horizon: float) -> ExportedCounts:
     latency = (pod_end - trace.send)[keep]
     bucket = np.searchsorted(np.asarray(REQUEST_DURATION_BUCKETS), latency, side="left")
     duration = np.bincount(second * width + bucket, minlength=size * width).reshape(size, width)
+
+    def answered_by(model_code: int) -> np.ndarray:
+        return np.bincount(second[ok & (model == model_code)], minlength=size).astype(np.int32)
+
     return ExportedCounts(
+        primary=answered_by(oc.PRIMARY),
+        flipped=answered_by(oc.WRONG),
+        rolled=answered_by(oc.ROLLED),
         success=np.bincount(second[ok], minlength=size).astype(np.int32),
         error=np.bincount(second[~ok], minlength=size).astype(np.int32),
         fallback=np.bincount(second[degraded], minlength=size).astype(np.int32),

@@ -32,7 +32,7 @@ from typing import Any
 from chaos.documents import read_document
 from chaos.errors import ChaosLabError, InvalidSpecError
 from chaos.system import SystemProfile
-from sim.alert_series import InputSeries, render
+from sim.alert_series import InputSeries, render, rendered
 from sim.alerts import AlertPrediction, Firing, alert_rules
 from sim.montecarlo import Prediction
 
@@ -181,15 +181,18 @@ def evaluate_alerts(
     evaluation: int = EVALUATION_INTERVAL,
     jobs: int = 1,
     progress: Callable[[int, int], None] | None = None,
+    version: str | None = None,
 ) -> AlertPrediction:
     """Every replication's firing alerts under the rules in `rules`, evaluated every `evaluation`
     seconds on series scraped every `scrape` seconds (the testbed does both every second); `since`
-    is when the first fault starts (s from the run's start)."""
+    is when the first fault starts (s from the run's start); `version` is the model version a
+    rollout serves."""
     promtool = find_promtool()
     groups = read_rule_groups(rules)
     rules_read = alert_rules(groups)
-    skip = frozenset(r.name for r in rules_read if r.missing)
-    series = [render(r, profile, prediction.horizon, scrape) for r in prediction.replications]
+    metrics = rendered(profile)
+    skip = frozenset(r.name for r in rules_read if r.missing_from(metrics))
+    series = [render(r, profile, prediction.horizon, scrape, version) for r in prediction.replications]
     chunks = [list(range(i, len(series), jobs)) for i in range(min(jobs, len(series)))]
     firing: list[Firing] = [{} for _ in series]
     # promtool takes under a second per replication of a 10-minute run: allow plenty.
@@ -212,4 +215,6 @@ def evaluate_alerts(
                 done += len(chunk)
                 if progress is not None:
                     progress(done, len(series))
-    return AlertPrediction(str(rules), rules_read, since, float(scrape), float(evaluation), tuple(firing))
+    return AlertPrediction(
+        str(rules), rules_read, since, float(scrape), float(evaluation), tuple(firing), metrics
+    )

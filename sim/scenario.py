@@ -218,6 +218,11 @@ class Scenario:
         return bool(self.pod_faults or self.store_faults or self.rollouts)
 
     @property
+    def model_version(self) -> str | None:
+        """The model version a rollout serves (None: only the default one)."""
+        return next((t.model_version for t in self.templates if t.model_version is not None), None)
+
+    @property
     def templates(self) -> tuple[Template, ...]:
         """The pod template revisions, the original first (index 0), then each rollout's."""
         return (Template(), *(r.template for r in self.rollouts))

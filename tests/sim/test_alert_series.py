@@ -125,3 +125,42 @@ def test_the_rendered_service_metrics_are_what_a_pod_exports() -> None:
     }
     service = {name for name in RENDERED if name.startswith("mlservice_")}
     assert service <= exported, service - exported
+
+
+def test_the_class_mix_of_the_primary_models_is_rendered_in_expectation() -> None:
+    from chaos.system import ClassOne
+    from sim.alert_series import prediction_series
+
+    exported = counts(3)
+    exported = ExportedCounts(
+        exported.success,
+        exported.error,
+        exported.fallback,
+        exported.duration,
+        primary=np.array([10, 10, 0], dtype=np.int32),
+        flipped=np.array([0, 10, 0], dtype=np.int32),
+        rolled=np.array([0, 0, 20], dtype=np.int32),
+    )
+    series = prediction_series(exported, scrape_times(3, 1), ClassOne(0.6, 0.7, {"bad": 0.25}), "bad")
+    got = {s.series: s.values for s in series}
+    # class 1: 10 x 0.7, then 10 x 0.7 + 10 flipped x 0.3; the bad version: 20 x 0.25
+    assert got['mlservice_predictions_total{class="1",model_version="primary"}'] == "0 7 17 17"
+    assert got['mlservice_predictions_total{class="0",model_version="primary"}'] == "0 3 13 13"
+    assert got['mlservice_predictions_total{class="1",model_version="bad"}'] == "0x2 5"
+    assert got['mlservice_predictions_total{class="0",model_version="bad"}'] == "0x2 15"
+    assert got["mlservice_model_reference_positive_ratio"] == "0.6x3"
+
+
+def test_with_the_seed_profiles_class_shares_every_seed_rule_is_rendered() -> None:
+    from pathlib import Path
+
+    from chaos.system import load_system_profile
+    from sim.alert_series import rendered
+    from sim.alerts import alert_rules
+    from sim.promtool import read_rule_groups
+
+    root = Path(__file__).resolve().parents[2]
+    seed = load_system_profile(root / "experiments" / "system.yaml")
+    rules = alert_rules(read_rule_groups(root / "k8s" / "alert-rules.yaml"))
+    assert all(not r.missing_from(rendered(seed)) for r in rules)
+    assert rendered(profile()) == RENDERED  # a profile without class shares: the shift rule is not
