@@ -19,9 +19,10 @@ horizon), so Prometheus' own rule engine can evaluate the rules on them (sim/pro
 
 A pod-kill deletes the pod: its series go stale and the new pod's series (a new `pod` name, as the
 ReplicaSet gives it) start `scheduleDelay` later; so do a rollout's new pods, and a pod a rollout
-deleted leaves discovery (its series go stale). Not rendered: `mlservice_predictions_total` and
-`mlservice_model_reference_positive_ratio` (the simulator does not model which class a prediction
-has), so a rule that reads them cannot be evaluated on a replication (`RENDERED`). Pure.
+deleted leaves discovery (its series go stale). `mlservice_predictions_total{class,model_version}`
+and `mlservice_model_reference_positive_ratio` are rendered only when the profile states its class-1
+shares (`modelQuality.classOne`, `rendered(profile)`); without them a rule that reads them cannot be
+evaluated on a replication. Pure.
 """
 
 from __future__ import annotations
