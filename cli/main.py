@@ -38,6 +38,9 @@ app = typer.Typer(
 )
 app.add_typer(testbed_app, name="testbed")
 console = Console(highlight=False)
+ReplicationsOption = Annotated[int, typer.Option("--replications", "-r", min=1, help="Simulator runs.")]
+SeedOption = Annotated[int, typer.Option(help="Seed of pod choice, load and prediction.")]
+JobsOption = Annotated[int | None, typer.Option(min=1, help="Simulator processes (default: one per CPU).")]
 
 
 @app.callback()
@@ -72,13 +75,9 @@ def run(
     predict: Annotated[
         bool, typer.Option(help="Predict with the simulator first (recorded with the run).")
     ] = True,
-    replications: Annotated[int, typer.Option("--replications", "-r", min=1, help="Simulator runs.")] = (
-        DEFAULT_REPLICATIONS
-    ),
-    seed: Annotated[int, typer.Option(help="Seed of pod choice, load and prediction.")] = 0,
-    jobs: Annotated[
-        int | None, typer.Option(min=1, help="Simulator processes (default: one per CPU).")
-    ] = None,
+    replications: ReplicationsOption = DEFAULT_REPLICATIONS,
+    seed: SeedOption = 0,
+    jobs: JobsOption = None,
     profile: Annotated[
         Path | None,
         typer.Option(
@@ -122,13 +121,9 @@ def gameday(
         ),
     ] = False,
     predict: Annotated[bool, typer.Option(help="Predict each scenario first.")] = True,
-    replications: Annotated[int, typer.Option("--replications", "-r", min=1, help="Simulator runs.")] = (
-        DEFAULT_REPLICATIONS
-    ),
-    seed: Annotated[int, typer.Option(help="Seed of pod choice, load and prediction.")] = 0,
-    jobs: Annotated[
-        int | None, typer.Option(min=1, help="Simulator processes (default: one per CPU).")
-    ] = None,
+    replications: ReplicationsOption = DEFAULT_REPLICATIONS,
+    seed: SeedOption = 0,
+    jobs: JobsOption = None,
     backend: BackendOption = "testbed",
     kubeconfig: KubeconfigOption = None,
     context: ContextOption = None,

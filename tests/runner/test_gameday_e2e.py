@@ -19,10 +19,8 @@ import yaml
 from typer.testing import CliRunner
 
 from cli.main import app
-from testbed import lifecycle
 from testbed.client import TestbedClient
-from testbed.config import Overrides
-from testbed.rundir import RunDir
+from tests.runner.small_testbed import small_testbed
 
 pytestmark = pytest.mark.e2e
 
@@ -85,19 +83,8 @@ def write_gameday(folder: Path) -> Path:
 def testbed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[TestbedClient, Path]]:
     folder = tmp_path_factory.mktemp("gameday")
     path = write_gameday(folder)
-    run_dir = RunDir(folder / "testbed")
-    options = lifecycle.UpOptions(
-        profile=folder / "system.yaml",
-        overrides=Overrides(alert_for=1.0),
-        artifacts=tmp_path_factory.mktemp("artifacts"),
-        seed=11,
-    )
-    lifecycle.start(run_dir, options)
-    try:
-        with TestbedClient(run_dir) as client:
-            yield client, path
-    finally:
-        lifecycle.stop(run_dir)
+    with small_testbed(folder, tmp_path_factory, seed=11) as client:
+        yield client, path
 
 
 def events_of(record: Path) -> list[dict[str, Any]]:

@@ -10,8 +10,12 @@ prediction-shift alert), roll back at recovery and leave the testbed on its orig
 from __future__ import annotations
 
 import json
+import signal
+import subprocess
+import sys
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -21,10 +25,8 @@ from typer.testing import CliRunner
 
 from cli.main import app
 from runner.marker import MARKER_NAME
-from testbed import lifecycle
 from testbed.client import TestbedClient
-from testbed.config import Overrides
-from testbed.rundir import RunDir
+from tests.runner.small_testbed import small_testbed
 
 pytestmark = pytest.mark.e2e
 
@@ -61,19 +63,8 @@ def write_spec(folder: Path, name: str, chaos: dict[str, Any], criteria: list[di
 def testbed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[TestbedClient, Path]]:
     folder = tmp_path_factory.mktemp("experiment")
     write_profile(folder)
-    run_dir = RunDir(folder / "testbed")
-    options = lifecycle.UpOptions(
-        profile=folder / "system.yaml",
-        overrides=Overrides(alert_for=1.0),
-        artifacts=tmp_path_factory.mktemp("artifacts"),
-        seed=5,
-    )
-    lifecycle.start(run_dir, options)
-    try:
-        with TestbedClient(run_dir) as client:
-            yield client, folder
-    finally:
-        lifecycle.stop(run_dir)
+    with small_testbed(folder, tmp_path_factory, seed=5) as client:
+        yield client, folder
 
 
 def chaoslab(*args: str) -> Any:
@@ -172,3 +163,77 @@ def test_a_bad_model_rollout_fires_the_shift_alert_and_the_rollback_restores_cor
     assert state["env"] == {} and state["complete"], state
     served = {p["name"]: p for p in client.pods()}
     assert len(served) == 3 and all(p["ready"] for p in served.values())
+
+
+# -- the safety paths with a rollout in place -------------------------------------------------------
+CHAOSLAB = str(Path(sys.executable).with_name("chaoslab"))
+
+
+@contextmanager
+def _rolling(client: TestbedClient, spec: Path, runs: Path) -> Iterator[subprocess.Popen[str]]:
+    """`chaoslab run` of `spec` in a process of its own, once its rollout has started (killed after)."""
+    argv = [CHAOSLAB, "run", str(spec), "--run-dir", str(client.run_dir.path), "--runs", str(runs)]
+    process = subprocess.Popen(
+        [*argv, "--no-predict"], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+    )
+    try:
+        deadline = time.monotonic() + 60.0
+        while True:
+            assert process.poll() is None, process.stdout.read() if process.stdout else ""
+            injected = any(e["kind"] == "inject" for r in runs.glob("bad-model-*") for e in events_of(r))
+            if injected and client.rollout()["env"]:
+                break
+            assert time.monotonic() < deadline, "the rollout did not start within 60 s"
+            time.sleep(POLL)
+        yield process
+    finally:
+        if process.poll() is None:
+            process.kill()
+
+
+def _long_bad_model(folder: Path) -> Path:
+    return write_spec(
+        folder,
+        "bad-model",
+        {"modelRollout": {"version": "v3-bad"}},
+        [{"name": "answered", "metric": "availability", "phase": "chaos", "above": "50%"}],
+    )
+
+
+def test_sigint_mid_rollout_rolls_back_before_the_run_ends(
+    testbed: tuple[TestbedClient, Path], tmp_path: Path
+) -> None:
+    client, folder = testbed
+    runs = tmp_path / "runs"
+    with _rolling(client, _long_bad_model(folder), runs) as process:
+        process.send_signal(signal.SIGINT)
+        output, _ = process.communicate(timeout=120)
+    assert process.returncode == 130, output
+    assert "rollback done" in output
+    state = rolled_back(client, 30.0)
+    assert state["env"] == {} and state["complete"], state
+    assert not (client.run_dir.path / MARKER_NAME).exists()
+
+
+def test_cleanup_rolls_back_what_a_killed_run_left(
+    testbed: tuple[TestbedClient, Path], tmp_path: Path
+) -> None:
+    client, folder = testbed
+    runs = tmp_path / "runs"
+    with _rolling(client, _long_bad_model(folder), runs) as process:
+        process.kill()  # SIGKILL: no rollback, the marker stays and so does the rollout
+        process.wait(timeout=30)
+    assert client.rollout()["env"] == {"CHAOSLAB_MODEL_VERSION": "v3-bad"}
+    assert (client.run_dir.path / MARKER_NAME).exists()
+    result = subprocess.run(
+        [CHAOSLAB, "cleanup", "--run-dir", str(client.run_dir.path), "--runs", str(runs)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "rolled back ml-services/ml-prediction-service" in result.stdout
+    state = rolled_back(client, 30.0)
+    assert state["env"] == {} and state["complete"], state
+    assert not (client.run_dir.path / MARKER_NAME).exists()

@@ -19,10 +19,8 @@ from typer.testing import CliRunner
 
 from cli.main import app
 from runner.marker import MARKER_NAME
-from testbed import lifecycle
 from testbed.client import TestbedClient
-from testbed.config import Overrides
-from testbed.rundir import RunDir
+from tests.runner.small_testbed import small_testbed
 
 pytestmark = pytest.mark.e2e
 
@@ -64,19 +62,8 @@ def write_files(folder: Path) -> Path:
 def testbed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[TestbedClient, Path]]:
     folder = tmp_path_factory.mktemp("experiment")
     spec = write_files(folder)
-    run_dir = RunDir(folder / "testbed")
-    options = lifecycle.UpOptions(
-        profile=folder / "system.yaml",
-        overrides=Overrides(alert_for=1.0),
-        artifacts=tmp_path_factory.mktemp("artifacts"),
-        seed=3,
-    )
-    lifecycle.start(run_dir, options)
-    try:
-        with TestbedClient(run_dir) as client:
-            yield client, spec
-    finally:
-        lifecycle.stop(run_dir)
+    with small_testbed(folder, tmp_path_factory, seed=3) as client:
+        yield client, spec
 
 
 def pods_state(client: TestbedClient) -> list[tuple[str, bool, bool]]:

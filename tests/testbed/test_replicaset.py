@@ -24,7 +24,7 @@ READY = Probe(period=2.0, failure_threshold=3, success_threshold=1)
 LIVE = Probe(period=10.0, failure_threshold=3)
 
 
-def replicaset(replicas: int = 3, life: Lifecycle = LIFE) -> ReplicaSet:
+def replicaset(replicas: int = 3, life: Lifecycle = LIFE, surge: int = 0, unavailable: int = 0) -> ReplicaSet:
     template = PodTemplate(
         name="ml-prediction-service",
         namespace="ml-services",
@@ -34,6 +34,8 @@ def replicaset(replicas: int = 3, life: Lifecycle = LIFE) -> ReplicaSet:
         lifecycle=life,
         readiness=READY,
         liveness=LIVE,
+        surge_ports=tuple(9100 + i for i in range(surge)),
+        max_unavailable=unavailable,
     )
     return ReplicaSet(template, random.Random(7))
 
@@ -220,19 +222,7 @@ def test_a_pod_records_when_it_became_ready_until_it_is_not_ready_any_more() -> 
 
 # -- rolling updates ---------------------------------------------------------------------------------
 def rolling(replicas: int = 3, surge: int = 1, unavailable: int = 0) -> ReplicaSet:
-    template = PodTemplate(
-        name="ml-prediction-service",
-        namespace="ml-services",
-        labels={"app": "ml-prediction-service"},
-        container="ml-prediction-service",
-        ports=tuple(9000 + i for i in range(replicas)),
-        lifecycle=LIFE,
-        readiness=READY,
-        liveness=LIVE,
-        surge_ports=tuple(9100 + i for i in range(surge)),
-        max_unavailable=unavailable,
-    )
-    return running(ReplicaSet(template, random.Random(7)))
+    return running(replicaset(replicas, surge=surge, unavailable=unavailable))
 
 
 def drive(rs: ReplicaSet, until: float, step: float = 0.5) -> tuple[list[Action], list[int], list[int]]:
