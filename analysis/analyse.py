@@ -18,7 +18,7 @@ from analysis.record import RunData
 from analysis.signals import AlertInterval
 from analysis.summary import render_summary
 from analysis.verdict import Verdict, judge
-from chaos.record import OBSERVED, SUMMARY, VERDICT, RunStatus, write_json, write_text
+from chaos.record import OBSERVED, SUMMARY, VERDICT, EventKind, RunStatus, write_json, write_text
 
 
 @dataclass(frozen=True)
@@ -50,6 +50,9 @@ def analyse(data: RunData) -> Analysis:
             None if fault_end is None else fault_end - origin,
             data.seed,
             breaker_trips=signals.breaker_trips() if signals is not None else (),
+            pod_changes=[
+                e.time for e in data.events if e.kind in (EventKind.POD_CREATED, EventKind.POD_DELETED)
+            ],
         )
     alerts = tuple(signals.alert_intervals()) if signals is not None and origin is not None else ()
     verdict = judge(data.experiment, observation, alerts, data.forecast, data.interventions, data.fault_start)

@@ -395,9 +395,11 @@ def observe_run(
     confidence: float = CONFIDENCE,
     resamples: int = BOOTSTRAP_RESAMPLES,
     breaker_trips: Sequence[float] = (),
+    pod_changes: Sequence[float] = (),
 ) -> Observation:
     """Observe a run: `bounds` are each phase's (start, end) and fault times are seconds from `origin`;
-    `breaker_trips` are the unix times the pods' breakers opened, as far as known."""
+    `breaker_trips` are the unix times the pods' breakers opened, as far as known; `pod_changes` the
+    unix times pods were created or deleted (the run's events)."""
     rng = np.random.default_rng(seed)
     horizon = max((end for _, end in bounds.values()), default=0.0)
     phases = []
@@ -414,8 +416,9 @@ def observe_run(
         requests = np.array([len(b) for b in buckets], dtype=float)
         successes = np.array([sum(1 for r in b if is_success(r)) for b in buckets], dtype=float)
         desired = samples[-1].desired
+        settled = max(pod_changes, default=origin) - origin
         recovered = recovery_time(
-            requests, successes, times, counts, desired, fault_start, fault_end, horizon
+            requests, successes, times, counts, desired, fault_start, fault_end, horizon, settled
         )
         pods_back = pods_ready_after(samples, origin, fault_end)
     trip, trip_source = breaker_first_trip(records, origin, fault_start, breaker_trips)

@@ -10,7 +10,9 @@ Definition (seconds, resolution one second):
   remain): a steady state has to hold for a while, yet a lone noisy second long after the fault
   does not undo a recovery;
 - ready pods are back from the last moment their count changed, if it then held every replica
-  (else never);
+  (else never), or from the last pod created or deleted (`settled`), if later: a rolling update
+  (a rollout's rollback) keeps the count while it swaps pods, and is over when the last old pod
+  goes;
 - the service has recovered at the later of the two; recovery_time is that moment minus the end of
   the last fault (never negative). None when either condition is never met before the run ends, or
   when the scenario has no fault that ends before the run does.
@@ -42,14 +44,16 @@ def recovery_time(
     fault_start: float,
     fault_end: float,
     horizon: float,
+    settled: float | None = None,
 ) -> float | None:
-    """Seconds from `fault_end` until the service is back to steady state (see module doc)."""
+    """Seconds from `fault_end` until the service is back to steady state (see module doc);
+    `settled`: when the last pod was created or deleted (None: not known, the ready count says)."""
     whole = math.floor(horizon)
     if fault_end >= horizon or whole == 0:
         return None
     if int(ready_counts[-1]) != replicas:
         return None
-    ready_at = max(float(ready_times[-1]), fault_end)
+    ready_at = max(float(ready_times[-1]), fault_end, settled if settled is not None else fault_end)
     level = baseline_level(requests, successes, fault_start) - TOLERANCE
     first = math.floor(fault_end)
     sent, ok = requests[first:whole], successes[first:whole]

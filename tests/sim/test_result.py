@@ -101,6 +101,17 @@ def test_recovery_waits_for_ready_pods_and_healthy_seconds() -> None:
     assert recovery_time(requests, successes, early, ready_n, 3, 10.0, 14.5, 30.0) == pytest.approx(1.5)
 
 
+def test_a_rolling_update_recovers_when_its_last_old_pod_goes_though_the_ready_count_never_moved() -> None:
+    requests = np.full(60, 100.0)
+    steps = (np.array([0.0]), np.array([10]))  # surge pods keep ten ready all the time
+    assert recovery_time(requests, requests, *steps, 10, 10.0, 20.0, 60.0) == 0.0
+    assert recovery_time(requests, requests, *steps, 10, 10.0, 20.0, 60.0, settled=42.0) == pytest.approx(
+        22.0
+    )
+    # a pod change before the fault ended says nothing
+    assert recovery_time(requests, requests, *steps, 10, 10.0, 20.0, 60.0, settled=15.0) == 0.0
+
+
 def test_recovery_tolerates_one_point_below_the_baseline_level() -> None:
     requests = np.full(20, 200.0)
     successes = requests * 0.999
