@@ -9,6 +9,7 @@ prediction-shift alert), roll back at recovery and leave the testbed on its orig
 
 from __future__ import annotations
 
+import csv
 import json
 import signal
 import subprocess
@@ -158,6 +159,13 @@ def test_a_bad_model_rollout_fires_the_shift_alert_and_the_rollback_restores_cor
     assert phases["chaos"]["metrics"]["wrong_rate"]["value"] > 0.5  # v3-bad is wrong on 98.6 %
     verdict = json.loads((record / "verdict.json").read_text())
     assert {c["name"]: c["passed"] for c in verdict["criteria"]}["shift alert fires"] is True
+    # the rollback restored correct answers: the run's last 5 s are the good model's again
+    rows = [r for f in (record / "load").glob("requests-*.csv") for r in csv.DictReader(f.open())]
+    end = max(float(r["time"]) for r in rows)
+    judged = [
+        r["correct"] for r in rows if float(r["time"]) > end - 5.0 and r["correct"] in ("true", "false")
+    ]
+    assert judged and judged.count("false") / len(judged) < 0.1
 
     state = rolled_back(client, 20.0)
     assert state["env"] == {} and state["complete"], state
