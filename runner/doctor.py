@@ -126,8 +126,12 @@ def check_dry_runs(api: ApiClient, experiment: Experiment) -> list[Check]:
     return checks
 
 
-def _review(api: ApiClient, verb: str, group: str, resource: str, namespace: str) -> bool:
-    attributes = client.V1ResourceAttributes(verb=verb, group=group, resource=resource, namespace=namespace)
+def _review(
+    api: ApiClient, verb: str, group: str, resource: str, namespace: str, name: str | None = None
+) -> bool:
+    attributes = client.V1ResourceAttributes(
+        verb=verb, group=group, resource=resource, namespace=namespace, name=name
+    )
     spec = client.V1SelfSubjectAccessReviewSpec(resource_attributes=attributes)
     reply = client.AuthorizationV1Api(api).create_self_subject_access_review(
         client.V1SelfSubjectAccessReview(spec=spec)
@@ -137,18 +141,21 @@ def _review(api: ApiClient, verb: str, group: str, resource: str, namespace: str
 
 def check_rbac(api: ApiClient, experiment: Experiment) -> list[Check]:
     rules = load_rules(RBAC_FILE)
-    wanted: list[tuple[str, str, str, str]] = []
-    for namespace in sorted({s.manifest.namespace for s in experiment.chaos}):
-        kinds = sorted(
-            {PLURALS[s.manifest.kind] for s in experiment.chaos if s.manifest.namespace == namespace}
-        )
-        wanted += [(verb, GROUP, plural, namespace) for plural in kinds for verb in CHAOS_VERBS]
+    wanted: list[tuple[str, str, str, str, str | None]] = []
+    manifests = [s.chaos_mesh for s in experiment.chaos if s.chaos_mesh is not None]
+    for namespace in sorted({m.namespace for m in manifests}):
+        kinds = sorted({PLURALS[m.kind] for m in manifests if m.namespace == namespace})
+        wanted += [(verb, GROUP, plural, namespace, None) for plural in kinds for verb in CHAOS_VERBS]
     service_ns = experiment.system.service.namespace
-    wanted += [(verb, group, resource, service_ns) for group, resource, verbs in OBSERVE for verb in verbs]
+    wanted += [
+        (verb, group, resource, service_ns, None) for group, resource, verbs in OBSERVE for verb in verbs
+    ]
+    for rollout in [s.rollout for s in experiment.chaos if s.rollout is not None]:
+        wanted.append(("patch", "apps", "deployments", rollout.namespace, rollout.name))
     denied, allowed = [], 0
     try:
-        for verb, group, resource, namespace in wanted:
-            if _review(api, verb, group, resource, namespace):
+        for verb, group, resource, namespace, name in wanted:
+            if _review(api, verb, group, resource, namespace, name):
                 allowed += 1
             else:
                 denied.append((verb, group, resource, namespace))

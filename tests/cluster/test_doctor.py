@@ -64,3 +64,18 @@ def test_a_cluster_without_chaos_mesh(tmp_path: Path) -> None:
         with pytest.raises(ChaosMeshMissingError) as err:
             KubernetesExecutor(api, run_id="x").apply(seed("pod-failure", tmp_path))
         assert "404" in str(err.value) and "CRDs are not installed" in str(err.value)
+
+
+def test_doctor_checks_a_rollout_experiments_access_to_patch_the_deployment(
+    cluster: TestCluster, admin: object
+) -> None:
+    spec = ROOT / "experiments" / "bad-model.experiment.yaml"
+    stranger = cluster.folder / "chaoslab-doctor-stranger.kubeconfig"
+    if not stranger.exists():
+        _token_client(cluster, admin, "chaoslab-doctor-stranger")  # type: ignore[arg-type]
+    result = CliRunner().invoke(app, ["doctor", str(spec), "--kubeconfig", str(stranger)])
+    assert result.exit_code == 1
+    assert "FAIL RBAC: may not patch deployments.apps in namespace ml-services" in result.output
+    assert "Role chaoslab-runner-observer in namespace ml-services, rule 3 grants it" in result.output
+    result = CliRunner().invoke(app, ["doctor", str(spec), "--kubeconfig", str(cluster.kubeconfig)])
+    assert "ok   RBAC: " in result.output and "dry run of" not in result.output
