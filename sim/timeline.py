@@ -27,11 +27,12 @@ Semantics (Chaos Mesh, kubelet, ReplicaSet, HAProxy):
 - rollouts (the Deployment controller, as testbed/replicaset.py plays it): a rollout switches the
   template revision the Deployment wants and its rollback switches it back. Old pods are replaced
   as `service.strategy` allows (at most replicas + maxSurge pods, at least replicas - maxUnavailable
-  ready, not-ready old pods first); a new pod takes a free slot (the `surge` slots beyond the
-  replicas included), serves after `scheduleDelay + startupTime` and joins the load balancer the
-  moment it is first ready (the Service adds a ready pod's endpoint); a deleted pod leaves the
-  rotation and the Ready count at once and stops `requestTimeout` later, when what it was serving
-  is done (graceful termination), which frees its slot. `pod-template` events (detail: the revision
+  ready, not-ready old pods first; a pod still terminating counts for neither, as in Kubernetes);
+  a new pod takes a free slot (the spare slots beyond the replicas included: enough for the surge
+  and for the pods still terminating), serves after `scheduleDelay + startupTime` and joins the
+  load balancer the moment it is first ready (the Service adds a ready pod's endpoint); a deleted
+  pod leaves the rotation and the Ready count at once and stops `requestTimeout` later, when what
+  it was serving is done (graceful termination), which frees its slot. `pod-template` events (detail: the revision
   index into `Scenario.templates`) say which revision a slot's new pod runs.
 """
 
@@ -271,7 +272,7 @@ class Cluster:
         existing = [s for s in range(self.slots) if self.exists[s]]
         new = [s for s in existing if self.revision[s] == current]
         old = [s for s in existing if self.revision[s] != current]
-        limit = self.slots if old else n
+        limit = n + strategy.surge(n) if old else n  # pods still terminating do not count
         while len(existing) < limit and len(new) < n:
             slot = next(
                 (s for s in range(self.slots) if not self.exists[s] and not self._terminating[s]), None
@@ -375,7 +376,8 @@ class Timeline:
     horizon: float
     offsets: tuple[float, ...]
     surge: int = 0
-    """Slots beyond the replicas that a rollout's surge pods use (they start empty)."""
+    """Spare slots beyond the replicas: a rollout's surge pods and the pods it deleted that are still
+    terminating (they start empty)."""
 
     @property
     def slots(self) -> int:
@@ -436,7 +438,9 @@ def play_timeline(
     offsets: Sequence[float] | None = None,
 ) -> Timeline:
     """Run the cluster's SimPy processes over the scenario's horizon and return what happened."""
-    surge = profile.service.strategy.surge(profile.service.replicas) if scenario.rollouts else 0
+    strategy, n = profile.service.strategy, profile.service.replicas
+    # spare slots: the surge, and the pods one step of the rollout deletes while they terminate
+    surge = 2 * strategy.surge(n) + strategy.unavailable(n) if scenario.rollouts else 0
     if offsets is None:
         offsets = probe_offsets(profile, rng)
     if surge and len(offsets) == profile.service.replicas:  # the surge slots' checks, drawn after
