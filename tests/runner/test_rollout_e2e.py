@@ -49,11 +49,13 @@ def write_profile(folder: Path) -> None:
     (folder / "chaotic-deployment.yaml").write_text(yaml.safe_dump(chaotic))
 
 
-def write_spec(folder: Path, name: str, chaos: dict[str, Any], criteria: list[dict[str, Any]]) -> Path:
+def write_spec(
+    folder: Path, name: str, chaos: dict[str, Any], criteria: list[dict[str, Any]], chaos_phase: str = "30s"
+) -> Path:
     spec = yaml.safe_load((ROOT / "experiments" / f"{name}.experiment.yaml").read_text())
     body = spec["spec"]
     body["chaos"] = [chaos]
-    body["phases"] = {"baseline": "8s", "chaos": "30s", "recovery": "15s"}
+    body["phases"] = {"baseline": "8s", "chaos": chaos_phase, "recovery": "15s"}
     body["successCriteria"] = criteria
     path = folder / f"{name}.experiment.yaml"
     path.write_text(yaml.safe_dump(spec, sort_keys=False))
@@ -75,13 +77,16 @@ def chaoslab(*args: str) -> Any:
 def run(client: TestbedClient, spec: Path, runs: Path) -> Path:
     args = ["--run-dir", str(client.run_dir.path), "--runs", str(runs), "-r", "2", "--jobs", "1"]
     result = chaoslab("run", str(spec), *args)
-    assert result.exit_code in (0, 1), result.output  # 1: a criterion failed, the run itself completed
+    assert result.exit_code in (0, 3), result.output  # 3: a criterion failed, the run itself completed
     (record,) = runs.iterdir()
     return record
 
 
 def events_of(record: Path) -> list[dict[str, Any]]:
-    return [json.loads(line) for line in (record / "events.jsonl").read_text().splitlines()]
+    """The record's events so far (none while the runner has not written the file yet)."""
+    path = record / "events.jsonl"
+    lines = path.read_text().splitlines() if path.is_file() else []
+    return [json.loads(line) for line in lines if line.endswith("}")]
 
 
 def rolled_back(client: TestbedClient, within: float) -> dict[str, Any]:
@@ -144,6 +149,9 @@ def test_a_bad_model_rollout_fires_the_shift_alert_and_the_rollback_restores_cor
             {"name": "answered", "metric": "availability", "phase": "chaos", "above": "95%"},
             {"name": "shift alert fires", "alertsFire": ["MLServicePredictionDistributionShift"]},
         ],
+        # the rule compares the class mix of the last 2 minutes, which hold the earlier tests' good
+        # answers too: the bad model must answer for more than half of them (0.641 -> 0.359 vs 0.627)
+        chaos_phase="100s",
     )
     record = run(client, spec, tmp_path / "runs")
 
