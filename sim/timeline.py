@@ -32,8 +32,8 @@ Semantics (Chaos Mesh, kubelet, ReplicaSet, HAProxy):
   and for the pods still terminating), serves after `scheduleDelay + startupTime` and joins the
   load balancer the moment it is first ready (the Service adds a ready pod's endpoint); a deleted
   pod leaves the rotation and the Ready count at once and stops `requestTimeout` later, when what
-  it was serving is done (graceful termination), which frees its slot. `pod-template` events (detail: the revision
-  index into `Scenario.templates`) say which revision a slot's new pod runs.
+  it was serving is done (graceful termination), which frees its slot. `pod-template` events
+  (detail: the revision index into `Scenario.templates`) say which revision a slot's new pod runs.
 """
 
 from __future__ import annotations

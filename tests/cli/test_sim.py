@@ -132,7 +132,7 @@ def test_pod_failure_predicts_each_criterion_with_a_probability(short: Path) -> 
     assert alerts["MLServicePodsUnavailable"]["probability"] == 1.0
     assert 40 <= alerts["MLServicePodsUnavailable"]["duration"]["point"] <= 60  # the 40 s of failure
     assert alerts["MLServiceHighErrorRate"]["probability"] == 0.0
-    assert alerts["MLServicePredictionDistributionShift"]["probability"] is None
+    assert alerts["MLServicePredictionDistributionShift"]["probability"] == 0.0  # no class shift
     assert forecast["alertEvaluation"]["since"] == 20.0
     assert forecast["prediction"]["metrics"]["ready_pods_min"]["chaos"]["point"] == 7
 

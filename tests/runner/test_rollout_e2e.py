@@ -90,13 +90,24 @@ def events_of(record: Path) -> list[dict[str, Any]]:
 
 
 def rolled_back(client: TestbedClient, within: float) -> dict[str, Any]:
-    """The testbed's rollout once it is back on the original template (or at the deadline)."""
+    """The testbed's rollout once it is back on the original template and Prometheus scrapes every
+    pod of it (what the next run's prerequisites ask), or at the deadline."""
     deadline = time.monotonic() + within
     while True:
         state = client.rollout()
-        if (state["env"] == {} and state["complete"]) or time.monotonic() >= deadline:
+        done = state["env"] == {} and state["complete"]
+        if (done and _targets_up(client)) or time.monotonic() >= deadline:
             return state
         time.sleep(POLL)
+
+
+def _targets_up(client: TestbedClient) -> bool:
+    """Prometheus scrapes exactly the pods there are now, and every target is up."""
+    targets = client.get_json(f"{client.urls.prometheus}/api/v1/targets", {"state": "active"})
+    active = targets["data"]["activeTargets"]
+    scraped = {t["labels"]["instance"] for t in active if t["labels"].get("job") == "ml-prediction-service"}
+    pods = {f"{client.plan.host}:{p['port']}" for p in client.pods()}
+    return scraped == pods and all(t["health"] == "up" for t in active)
 
 
 def test_the_chaotic_deployment_rolls_out_shows_fallbacks_and_rolls_back(
