@@ -36,7 +36,7 @@ from analysis.analyse import Analysis, analyse
 from analysis.backlog import Item, backlog
 from analysis.record import RunData, RunRecordReadError
 from analysis.score import score_run
-from chaos.gameday import Participant, Targets
+from chaos.gameday import Participant, Targets, owner_of
 from chaos.record import EventKind
 
 MODEL_WORDS = ("model", "wrong", "prediction")
@@ -89,13 +89,6 @@ class Debrief:
         return [a for s in self.scenarios for a in s.actions]
 
 
-def _owner(participants: Sequence[Participant], role: str) -> str:
-    for p in participants:
-        if p.role == role:
-            return p.name
-    return participants[0].name if participants else "-"
-
-
 def response_times(data: RunData, analysis: Analysis) -> ResponseTimes:
     fault = data.fault_start
     if fault is None:
@@ -141,7 +134,7 @@ def scenario_debrief(
     technical = [f"{i.issue} ({i.priority})" for i in items]
     actions = [_action(i, participants) for i in items]
     process: list[str] = []
-    sre, on_call = _owner(participants, "sre"), _owner(participants, "on-call")
+    sre, on_call = owner_of(participants, "sre"), owner_of(participants, "on-call")
 
     def add(line: str, owner: str, priority: str, tech: bool = False) -> None:
         (technical if tech else process).append(line)
@@ -191,7 +184,7 @@ def scenario_debrief(
 def _action(item: Item, participants: Sequence[Participant]) -> Action:
     text = f"{item.issue} {item.action}".lower()
     role = "ml-engineer" if any(w in text for w in MODEL_WORDS) else "sre"
-    return Action(item.action, _owner(participants, role), str(item.priority))
+    return Action(item.action, owner_of(participants, role), str(item.priority))
 
 
 INDEX = "gameday.json"

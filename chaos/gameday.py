@@ -10,6 +10,7 @@ Validated like every document: file, field and value for each problem.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
@@ -58,11 +59,15 @@ class GameDay:
     workflow: Path | None = None
 
     def owner(self, role: str) -> str:
-        """The first participant with `role` (the first participant when nobody has it)."""
-        for p in self.participants:
-            if p.role == role:
-                return p.name
-        return self.participants[0].name
+        return owner_of(self.participants, role)
+
+
+def owner_of(participants: Sequence[Participant], role: str) -> str:
+    """The first participant with `role` (the first participant when nobody has it; "-": nobody)."""
+    for p in participants:
+        if p.role == role:
+            return p.name
+    return participants[0].name if participants else "-"
 
 
 def load_gameday(path: Path) -> GameDay:
@@ -151,4 +156,4 @@ def _date(spec: Fields) -> date:
         return date(1970, 1, 1)
 
 
-__all__ = ["GameDay", "Participant", "Scenario", "Targets", "load_gameday"]
+__all__ = ["GameDay", "Participant", "Scenario", "Targets", "load_gameday", "owner_of"]
