@@ -26,6 +26,7 @@ from typing import Any, Protocol
 import numpy as np
 
 from chaos.errors import ChaosLabError
+from chaos.system import ModelChaos
 
 log = logging.getLogger(__name__)
 
@@ -152,6 +153,17 @@ class ChaosConfig:
         except ChaosConfigError as exc:
             given = {var: env[var] for var in (ENV_FAILURE_RATE, *ENV_TYPE_RATES.values()) if var in env}
             raise ChaosConfigError(f"environment {given}: {exc}") from exc
+
+
+def profile_config(profile_chaos: ModelChaos, env: Mapping[str, str]) -> ChaosConfig:
+    """A system profile's modelChaos section as a ChaosConfig, overridden by CHAOS_* variables."""
+    base = ChaosConfig(
+        enabled=profile_chaos.enabled,
+        exception_rate=profile_chaos.exception_rate,
+        timeout_rate=profile_chaos.timeout_rate,
+        wrong_prediction_rate=profile_chaos.wrong_prediction_rate,
+    )
+    return ChaosConfig.from_env(env, base)
 
 
 def seed_from_env(env: Mapping[str, str]) -> int | None:

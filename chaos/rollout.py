@@ -28,7 +28,14 @@ from chaos.documents import read_document
 from chaos.errors import InvalidSpecError, Problem
 from chaos.fields import Fields
 from chaos.manifest import Selector
-from chaos.model_chaos import ENV_ENABLED, ENV_FAILURE_RATE, ENV_TYPE_RATES, ChaosConfig, ChaosConfigError
+from chaos.model_chaos import (
+    ENV_ENABLED,
+    ENV_FAILURE_RATE,
+    ENV_TYPE_RATES,
+    ChaosConfig,
+    ChaosConfigError,
+    profile_config,
+)
 from chaos.system import ModelChaos, RolloutStrategy, SystemProfile
 
 KIND = "Deployment"
@@ -73,7 +80,7 @@ class Rollout:
 
     def model_chaos(self, base: ModelChaos) -> ModelChaos:
         """The in-app model chaos the new pods run: `base` (the profile's) with the template's CHAOS_*."""
-        config = ChaosConfig.from_env(self.env_map, _config_of(base))
+        config = profile_config(base, self.env_map)
         return ModelChaos(
             enabled=config.enabled,
             exception_rate=config.exception_rate,
@@ -90,15 +97,6 @@ class Rollout:
         if self.duration is not None:
             what += f" for {self.duration:g}s"
         return what
-
-
-def _config_of(mc: ModelChaos) -> ChaosConfig:
-    return ChaosConfig(
-        enabled=mc.enabled,
-        exception_rate=mc.exception_rate,
-        timeout_rate=mc.timeout_rate,
-        wrong_prediction_rate=mc.wrong_prediction_rate,
-    )
 
 
 def load_rollout(path: Path, system: SystemProfile, duration: float | None) -> Rollout:

@@ -100,8 +100,10 @@ def still_injected(chaos: tuple[InjectedChaos, ...], testbed: SystemView) -> lis
         elif entry.kind == "NetworkChaos":
             names = faults & set(entry.faults) if entry.state != ChaosState.INJECTING else faults
             found += [f"{entry.key}: proxy fault {n} still in place" for n in sorted(names)]
-        elif entry.kind == ROLLOUT_KIND and testbed.template_env():
-            found.append(f"{entry.key}: the rollout's template is still in place ({testbed.template_env()})")
+        elif entry.kind == ROLLOUT_KIND:
+            env = testbed.template_env()
+            if env:
+                found.append(f"{entry.key}: the rollout's template is still in place ({env})")
     return found
 
 

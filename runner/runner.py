@@ -247,7 +247,6 @@ class Runner:
     def _mitigate(self, state: RunState, now: float) -> None:
         """The on-call's early rollback, once chaos is in place (RunOptions.mitigation)."""
         mitigation = self.options.mitigation
-        active = [i for i in state.injected.values() if i.status.active]
         if mitigation is None or state.mitigated or not state.injected:
             return
         first = min(i.at for i in state.injected.values())
@@ -259,8 +258,7 @@ class Runner:
             return
         state.mitigated = True
         self._event(EventKind.MITIGATE, reason=decision.reason, by=decision.by, after=now - first)
-        if active:
-            self._recover_all(state, decision.reason)
+        self._recover_all(state, decision.reason)  # what already ended (a pod-kill) is left alone
 
     def _sample_pods(self, state: RunState, now: float) -> tuple[int, int]:
         pods = self.seams.testbed.pods()

@@ -17,7 +17,7 @@ import numpy as np
 import uvicorn
 from prometheus_client import disable_created_metrics
 
-from chaos.model_chaos import ChaosConfig, seed_from_env
+from chaos.model_chaos import ChaosConfig, profile_config, seed_from_env
 from chaos.rollout import ENV_MODEL_VERSION as ROLLOUT_MODEL_VERSION
 from chaos.system import SystemProfile, load_system_profile
 from service.app import Pod, create_app
@@ -63,14 +63,7 @@ class ServeSettings:
 
 def chaos_config(profile: SystemProfile, env: Mapping[str, str]) -> ChaosConfig:
     """The profile's modelChaos section, overridden by CHAOS_* environment variables."""
-    mc = profile.model_chaos
-    base = ChaosConfig(
-        enabled=mc.enabled,
-        exception_rate=mc.exception_rate,
-        timeout_rate=mc.timeout_rate,
-        wrong_prediction_rate=mc.wrong_prediction_rate,
-    )
-    return ChaosConfig.from_env(env, base)
+    return profile_config(profile.model_chaos, env)
 
 
 def serve_settings(

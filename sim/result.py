@@ -257,9 +257,8 @@ def summarise(
     """The replication's aggregates (the trace itself is dropped); `rng` draws the wrong answers."""
     horizon = scenario.horizon
     timeline = trace.timeline
-    versions = [t.model_version for t in scenario.templates if t.model_version is not None]
-    rolled = profile.model_quality.primary_of(versions[0]) if versions else 0.0
     quality = profile.model_quality
+    rolled = quality.primary_of(scenario.model_version) if scenario.model_version is not None else 0.0
     phases = tuple(
         phase_stats(p.name, p.start, p.end, trace, timeline.ready_min(p.start, p.end), quality, rng, rolled)
         for p in scenario.phases

@@ -105,6 +105,10 @@ class TestbedClient:
         state: dict[str, Any] = self._call("GET", self.urls.supervisor, "/rollout")
         return state
 
+    def template_env(self) -> dict[str, str]:
+        """The container environment of the template the pods roll towards ({}: the original)."""
+        return {str(k): str(v) for k, v in self.rollout()["env"].items()}
+
     def roll(self, env: Mapping[str, str]) -> dict[str, Any]:
         """Start a rolling update to the pod template with container environment `env`."""
         state: dict[str, Any] = self._call("PUT", self.urls.supervisor, "/rollout", json={"env": dict(env)})

@@ -241,9 +241,6 @@ class ReplicaSet:
         current = self.revision.number
         return len(pods) == self.template.replicas and all(p.revision == current and p.ready for p in pods)
 
-    def endpoint(self, slot: int) -> bool:
-        return self._endpoints[slot]
-
     # -- the control loop --------------------------------------------------------------------
     def reconcile(self, now: float) -> list[Action]:
         """Create missing pods (rolling old ones out), and start the containers whose time has come."""

@@ -97,12 +97,7 @@ class ClusterSystem:
     def template_env(self) -> dict[str, str]:
         """The service container's literal env while a chaoslab rollout is in place, else {}."""
         name = self.profile.service.name
-        if not self._deployments.in_place(self.namespace, name):
-            return {}
-        live = self._deployments.read(self.namespace, name)
-        containers = live["spec"]["template"]["spec"]["containers"]
-        env = [e for c in containers if c.get("name") == name for e in c.get("env") or []]
-        return {str(e["name"]): str(e["value"]) for e in env if "value" in e}
+        return self._deployments.template_env(self.namespace, name, name)
 
     def roll_back(self) -> None:
         self._deployments.roll_back(self.namespace, self.profile.service.name)

@@ -1,7 +1,7 @@
 """Rollouts on a cluster: the service's Deployment patched to another pod template, and rolled back.
 
 `apply` keeps the Deployment's current pod template in an annotation (`chaoslab.dev/rollback-template`)
-and then changes the template: a rollout from a Deployment file replaces it with the file's
+and changes the template in the same patch: a rollout from a Deployment file replaces it with the file's
 template (JSON patch, as `kubectl apply` of that file changes only the template here); a model
 rollout sets the container's `CHAOSLAB_MODEL_VERSION` (strategic merge patch, env merged by name).
 The Deployment controller then rolls the pods with the Deployment's own strategy. Recovery puts the
@@ -55,24 +55,23 @@ class DeploymentRollouts:
                 "--backend kubernetes` first"
             )
         saved = json.dumps(live["spec"]["template"], sort_keys=True)
-        ops: list[dict[str, Any]] = [
-            {
-                "op": "add",
-                "path": "/metadata/annotations",
-                "value": {**annotations, ROLLBACK_ANNOTATION: saved},
+        body: Any
+        if rollout.action == MODEL_ROLLOUT:  # one strategic merge: the annotation and the env entry
+            env = {"name": ENV_MODEL_VERSION, "value": rollout.model_version or ""}
+            body = {
+                "metadata": {"annotations": {ROLLBACK_ANNOTATION: saved}},
+                "spec": {"template": {"spec": {"containers": [{"name": rollout.container, "env": [env]}]}}},
             }
-        ]
-        if rollout.action == MODEL_ROLLOUT:
-            self._patch(rollout, ops)
-            version = rollout.model_version or ""
-            env = {"name": ENV_MODEL_VERSION, "value": version}
-            merge = {
-                "spec": {"template": {"spec": {"containers": [{"name": rollout.container, "env": [env]}]}}}
-            }
-            self._patch(rollout, merge)
-            return
-        ops.append({"op": "replace", "path": "/spec/template", "value": rollout.template})
-        self._patch(rollout, ops)
+        else:
+            body = [
+                {
+                    "op": "add",
+                    "path": "/metadata/annotations",
+                    "value": {**annotations, ROLLBACK_ANNOTATION: saved},
+                },
+                {"op": "replace", "path": "/spec/template", "value": rollout.template},
+            ]
+        self._send(rollout.namespace, rollout.name, rollout.source, body)
 
     def roll_back(self, namespace: str, name: str, source: str = "") -> bool:
         """Put the saved template back; False when no rollout of chaoslab is in place."""
@@ -88,13 +87,15 @@ class DeploymentRollouts:
         self._send(namespace, name, source, ops)
         return True
 
-    def in_place(self, namespace: str, name: str) -> bool:
-        """Whether a rollout of chaoslab is in place (the annotation is there)."""
+    def template_env(self, namespace: str, name: str, container: str) -> dict[str, str]:
+        """The container's literal env while a rollout of chaoslab is in place (the annotation is
+        there), else {}."""
         live = self.read(namespace, name)
-        return ROLLBACK_ANNOTATION in ((live.get("metadata") or {}).get("annotations") or {})
-
-    def _patch(self, rollout: Rollout, body: Any) -> None:
-        self._send(rollout.namespace, rollout.name, rollout.source, body)
+        if ROLLBACK_ANNOTATION not in ((live.get("metadata") or {}).get("annotations") or {}):
+            return {}
+        containers = live["spec"]["template"]["spec"]["containers"]
+        env = [e for c in containers if c.get("name") == container for e in c.get("env") or []]
+        return {str(e["name"]): str(e["value"]) for e in env if "value" in e}
 
     def _send(self, namespace: str, name: str, source: str, body: Any) -> None:
         """A JSON patch (a list of operations) or a strategic merge patch (an object)."""

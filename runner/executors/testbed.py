@@ -63,7 +63,7 @@ class TestbedCluster:
         self.client.clear_fault(name)
 
     def template_env(self) -> dict[str, str]:
-        return {str(k): str(v) for k, v in self.client.rollout()["env"].items()}
+        return self.client.template_env()
 
     def roll(self, env: dict[str, str]) -> None:
         self.client.roll(env)
@@ -124,7 +124,7 @@ class LocalTestbed:
         return self.client.clear_fault(name)
 
     def template_env(self) -> dict[str, str]:
-        return {str(k): str(v) for k, v in self.client.rollout()["env"].items()}
+        return self.client.template_env()
 
     def roll_back(self) -> None:
         self.client.roll({})
