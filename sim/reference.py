@@ -235,10 +235,12 @@ def simulate_reference(
     alone (their pods' per-revision model chaos is checked against hand-computed cases instead)."""
     if scenario.rollouts:
         raise SimulationError("the reference model does not play rollouts; use sim.kernel")
+    kubelet: tuple[float, ...] | None = None
     if offsets is None:
         offsets = probe_offsets(profile, rng)
+        kubelet = probe_offsets(profile, rng)
     model = ReferenceModel(profile, scenario, rng)
-    cluster = Cluster(model.env, profile, offsets, model.on_cluster)
+    cluster = Cluster(model.env, profile, offsets, model.on_cluster, kubelet_offsets=kubelet)
     model.cluster = cluster
     horizon = scenario.horizon
     for fault in scenario.pod_faults:
@@ -250,7 +252,7 @@ def simulate_reference(
     # let requests still in flight at the horizon finish (the client gives up by its timeout)
     model.env.run(until=horizon + profile.client.timeout + 1.0)
     events = tuple(e for e in cluster.events if e.time < horizon)
-    timeline = Timeline(events, cluster.replicas, horizon, tuple(offsets))
+    timeline = Timeline(events, cluster.replicas, horizon, tuple(offsets), kubelet_offsets=kubelet or ())
     send, begin, finish, codes = model.records
     breaker = [e for e in model.breaker_events if e.time < horizon]
     return Trace.from_lists(send, begin, finish, codes, timeline, breaker, model.served)

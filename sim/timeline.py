@@ -14,14 +14,23 @@ Semantics (Chaos Mesh, kubelet, ReplicaSet, HAProxy):
   once, then `restartBackoff`, doubling with every further crash of the same pod up to
   `restartBackoffMax`, forgotten once the container ran for 2 x `restartBackoffMax`), and it serves
   `startupTime` after the restart. This is the kubelet's rule, and the testbed's (testbed/replicaset.py).
-- readiness checks: every pod is checked every `period` (each pod at its own phase, `offsets`); a
-  check sees every lifecycle change of the same instant (checks run after all other events at equal
-  times). The load balancer (HAProxy's health checks) takes a pod out of rotation after
+- readiness, the kubelet's way: each pod's readiness probe runs every `period` on a grid of its own
+  that starts when the pod's first container starts (the kubelet's probe worker; the pods present at
+  t = 0 have phases of their own, `kubelet_offsets`) and keeps its phase over the pod's container
+  restarts. A pod deleted and replaced (pod-kill, a rollout) has a new worker: its first probe is at
+  its container's start. A pod is not ready from the moment its container stops or it is deleted,
+  and ready again after `successThreshold` consecutive passing probes once it serves (the Ready
+  condition the kubelet reports, what `kubectl get pods` and the runner count).
+- the load balancer (HAProxy's health checks): every slot is checked every `period` at a fixed phase
+  of its own (`offsets`), independent of the pods in it. It takes a pod out of rotation after
   `failureThreshold` consecutive failed checks and back after `successThreshold` passing ones; it
-  learns nothing any other way.
-- ready pods (the Ready condition the kubelet reports, what `kubectl get pods` and the runner count):
-  a pod is not ready from the moment its container stops or it is deleted, and ready again after
-  `successThreshold` consecutive passing checks once it serves.
+  learns nothing any other way, except that a slot's endpoint joins (in rotation at once) when its
+  pod is first ready.
+- ties: a probe or check sees none of the lifecycle changes of its own instant. A container serves
+  after its start-up, so the probe on the tick its start-up ends fails (the testbed's pods begin to
+  listen 25 ms after it); with a 4 s start-up and a 2 s period a new pod is ready 6 s after its
+  container started. A new pod's start-up is timed from its container's start, so that the two sums
+  of seconds agree exactly.
 - selection: Chaos Mesh's selector modes as `chaos.selection` implements them (random-max-percent
   draws a percentage in 0..value and takes ceil(n * percentage / 100) pods, which can be none).
 - rollouts (the Deployment controller, as testbed/replicaset.py plays it): a rollout switches the
@@ -44,7 +53,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import simpy
-from simpy.events import EventPriority
+from simpy.events import URGENT
 
 from chaos.selection import pick
 from chaos.system import SystemProfile
@@ -56,7 +65,6 @@ POD_DOWN, POD_UP, LB_OUT, LB_IN = 0, 1, 2, 3  # kernel change codes, applied in 
 POD_TEMPLATE = 4
 """Change code of a slot's new pod template revision r: POD_TEMPLATE + r."""
 _CHANGE_CODES = {"pod-down": POD_DOWN, "pod-up": POD_UP, "lb-out": LB_OUT, "lb-in": LB_IN}
-_LATE = EventPriority(2)  # after SimPy's NORMAL (1) and URGENT (0) events of the same instant
 
 Listener = Callable[[float, str, int], None]
 
@@ -72,12 +80,12 @@ class Event:
     detail: str = ""
 
 
-def _late(env: simpy.Environment, delay: float) -> simpy.Event:
-    """A timeout that fires after every other event scheduled for the same instant."""
+def _early(env: simpy.Environment, delay: float) -> simpy.Event:
+    """A timeout that fires before the lifecycle changes (NORMAL timeouts) of the same instant."""
     event = simpy.Event(env)
     event._ok = True
     event._value = None
-    env.schedule(event, _LATE, delay)
+    env.schedule(event, URGENT, delay)
     return event
 
 
@@ -101,11 +109,15 @@ class Cluster:
         offsets: Sequence[float],
         listener: Listener | None = None,
         surge: int = 0,
+        kubelet_offsets: Sequence[float] | None = None,
     ) -> None:
         n = profile.service.replicas
         slots = n + surge
         if len(offsets) != slots:
             raise ValueError(f"offsets has {len(offsets)} values, must have one per pod slot ({slots})")
+        kubelet = list(offsets[:n] if kubelet_offsets is None else kubelet_offsets)
+        if len(kubelet) != n:
+            raise ValueError(f"kubelet_offsets has {len(kubelet)} values, must have one per pod ({n})")
         self.env = env
         self.profile = profile
         self.n = n
@@ -123,15 +135,22 @@ class Cluster:
         self._paused = [0] * slots  # pod-failure faults holding the pod
         self._crashes = [0] * slots  # container crashes of the current pod (kubelet back-off)
         self._running_since = [0.0] * slots  # when the container last started serving
-        self._passing = [0] * slots  # consecutive passing checks of the current container
+        self._passing = [0] * slots  # consecutive passing probes of the current container
+        self._pod_id = [0] * slots  # bumps when the slot gets a new pod (a new probe worker)
+        self._lb_passed = [0] * slots  # the load balancer's consecutive passing / failed checks
+        self._lb_failed = [0] * slots
         self._terminating = [False] * slots
         self._changed = env.event()  # the Deployment controller's wake-up
         self._controlling = False
         period = profile.readiness.period
-        for pod, offset in enumerate(offsets):
-            if not 0 <= offset < period:
-                raise ValueError(f"offsets[{pod}]={offset} must be in [0, period={period})")
-            env.process(self._checks(pod, offset))
+        for name, values in (("offsets", offsets), ("kubelet_offsets", kubelet)):
+            for pod, offset in enumerate(values):
+                if not 0 <= offset < period:
+                    raise ValueError(f"{name}[{pod}]={offset} must be in [0, period={period})")
+        for slot, offset in enumerate(offsets):
+            env.process(self._lb_checks(slot, offset))
+        for pod, offset in enumerate(kubelet):
+            env.process(self._probes(pod, 0, offset))
 
     @property
     def replicas(self) -> int:
@@ -160,16 +179,21 @@ class Cluster:
                 self.ready[pod] = False
                 self._record("pod-not-ready", pod, why)
 
-    def _start_after(self, pod: int, delay: float, why: str) -> Generator[simpy.Event, None, None]:
+    def _start_after(
+        self, pod: int, schedule: float, delay: float, why: str
+    ) -> Generator[simpy.Event, None, None]:
         generation = self._generation[pod]
+        if schedule:
+            yield self.env.timeout(schedule)  # the container starts: its start-up is timed from here
         yield self.env.timeout(delay)
         if self._generation[pod] == generation and not self._paused[pod]:
             self._set_up(pod, True, why)
 
-    def _restart(self, pod: int, delay: float, why: str) -> None:
+    def _restart(self, pod: int, delay: float, why: str, schedule: float = 0.0) -> None:
+        """The pod's container stops; a container serves `schedule + delay` seconds later."""
         self._generation[pod] += 1
         self._set_up(pod, False, why)
-        self.env.process(self._start_after(pod, delay, why))
+        self.env.process(self._start_after(pod, schedule, delay, why))
 
     # -- chaos actions -----------------------------------------------------------------------
     def fail(self, pod: int) -> None:
@@ -191,7 +215,8 @@ class Cluster:
         life = self.profile.lifecycle
         self._paused[pod] = 0
         self._crashes[pod] = 0
-        self._restart(pod, life.schedule_delay + life.startup_time, "pod-kill")
+        self._restart(pod, life.startup_time, "pod-kill", schedule=life.schedule_delay)
+        self._new_worker(pod, life.schedule_delay)
         self._set_template(pod)
         self._kick()
 
@@ -308,13 +333,15 @@ class Cluster:
         self._paused[slot] = 0
         self._crashes[slot] = 0
         self._set_template(slot, always=True)
-        self._restart(slot, life.schedule_delay + life.startup_time, "rollout")
+        self._restart(slot, life.startup_time, "rollout", schedule=life.schedule_delay)
+        self._new_worker(slot, life.schedule_delay)
 
     def _delete(self, slot: int) -> None:
         """A rollout deletes the pod: out of the Service and not ready at once, stopped once drained."""
         self.exists[slot] = self.enabled[slot] = False
         self._terminating[slot] = True
         self._generation[slot] += 1
+        self._pod_id[slot] += 1  # its probe worker stops: a deleted pod is never ready again
         if self.in_rotation[slot]:
             self.in_rotation[slot] = False
             self._record("lb-out", slot, "deleted by the rollout")
@@ -331,40 +358,56 @@ class Cluster:
         self._kick()
 
     # -- readiness and the load balancer -----------------------------------------------------
-    def _checks(self, pod: int, offset: float) -> Generator[simpy.Event, None, None]:
+    def _new_worker(self, slot: int, start_in: float) -> None:
+        """The slot's new pod gets its own probe worker, first probing when its container starts."""
+        self._pod_id[slot] += 1
+        self.env.process(self._probes(slot, self._pod_id[slot], start_in))
+
+    def _probes(self, slot: int, pod_id: int, first_in: float) -> Generator[simpy.Event, None, None]:
+        """The kubelet's readiness probes of the slot's pod `pod_id`, on its own grid from
+        `first_in` seconds on, until the pod is deleted or replaced."""
         probe = self.profile.readiness
-        failed = passed = 0
-        yield _late(self.env, offset)
+        first = float(self.env.now) + first_in
+        ticks = 0
         while True:
-            # a pod the rollout deleted serves what it has until it stops, but is never ready again
-            self._passing[pod] = self._passing[pod] + 1 if self.up[pod] and self.exists[pod] else 0
-            if self._passing[pod] >= probe.success_threshold and not self.ready[pod]:
-                self.ready[pod] = True
-                self._record("pod-ready", pod, f"{self._passing[pod]} passing checks")
-                if not self.enabled[pod]:  # its endpoint joins the Service: in rotation at once
-                    self.enabled[pod] = self.in_rotation[pod] = True
-                    self._record("lb-in", pod, "endpoint added")
-                    passed = failed = 0
+            yield _early(self.env, first + ticks * probe.period - float(self.env.now))
+            if self._pod_id[slot] != pod_id:
+                return
+            ticks += 1
+            self._passing[slot] = self._passing[slot] + 1 if self.up[slot] else 0
+            if self._passing[slot] >= probe.success_threshold and not self.ready[slot]:
+                self.ready[slot] = True
+                self._record("pod-ready", slot, f"{self._passing[slot]} passing probes")
+                if not self.enabled[slot]:  # its endpoint joins the Service: in rotation at once
+                    self.enabled[slot] = self.in_rotation[slot] = True
+                    self._record("lb-in", slot, "endpoint added")
+                    self._lb_passed[slot] = self._lb_failed[slot] = 0
                 self._kick()
-            if not self.enabled[pod]:
+
+    def _lb_checks(self, slot: int, offset: float) -> Generator[simpy.Event, None, None]:
+        """The load balancer's health checks of one slot, every period at the slot's phase."""
+        probe = self.profile.readiness
+        yield _early(self.env, offset)
+        while True:
+            if not self.enabled[slot]:
                 pass
-            elif self.up[pod]:
-                failed = 0
-                if not self.in_rotation[pod]:
-                    passed += 1
-                    if passed >= probe.success_threshold:
-                        self.in_rotation[pod] = True
-                        self._record("lb-in", pod, f"{passed} passing checks")
-                        passed = 0
+            elif self.up[slot]:
+                self._lb_failed[slot] = 0
+                if not self.in_rotation[slot]:
+                    self._lb_passed[slot] += 1
+                    if self._lb_passed[slot] >= probe.success_threshold:
+                        self.in_rotation[slot] = True
+                        self._record("lb-in", slot, f"{self._lb_passed[slot]} passing checks")
+                        self._lb_passed[slot] = 0
             else:
-                passed = 0
-                if self.in_rotation[pod]:
-                    failed += 1
-                    if failed >= probe.failure_threshold:
-                        self.in_rotation[pod] = False
-                        self._record("lb-out", pod, f"{failed} failed checks")
-                        failed = 0
-            yield _late(self.env, probe.period)
+                self._lb_passed[slot] = 0
+                if self.in_rotation[slot]:
+                    self._lb_failed[slot] += 1
+                    if self._lb_failed[slot] >= probe.failure_threshold:
+                        self.in_rotation[slot] = False
+                        self._record("lb-out", slot, f"{self._lb_failed[slot]} failed checks")
+                        self._lb_failed[slot] = 0
+            yield _early(self.env, probe.period)
 
 
 @dataclass(frozen=True)
@@ -378,6 +421,8 @@ class Timeline:
     surge: int = 0
     """Spare slots beyond the replicas: a rollout's surge pods and the pods it deleted that are still
     terminating (they start empty)."""
+    kubelet_offsets: tuple[float, ...] = ()
+    """The readiness-probe phases of the pods present at t = 0 (empty: the same as `offsets`)."""
 
     @property
     def slots(self) -> int:
@@ -426,7 +471,8 @@ class Timeline:
 
 
 def probe_offsets(profile: SystemProfile, rng: np.random.Generator) -> tuple[float, ...]:
-    """Each pod's readiness-check phase, uniform in [0, period): real checks are not aligned."""
+    """A phase per pod, uniform in [0, period): real checks are not aligned. Drawn once for the load
+    balancer's checks of the slots and once for the kubelet's probes of the pods present at t = 0."""
     period = profile.readiness.period
     return tuple(float(x) for x in rng.uniform(0.0, period, profile.service.replicas))
 
@@ -437,17 +483,21 @@ def play_timeline(
     rng: np.random.Generator,
     offsets: Sequence[float] | None = None,
 ) -> Timeline:
-    """Run the cluster's SimPy processes over the scenario's horizon and return what happened."""
+    """Run the cluster's SimPy processes over the scenario's horizon and return what happened.
+    `offsets` (the load balancer's check phases) given, the kubelet probes at the same phases;
+    otherwise both are drawn."""
     strategy, n = profile.service.strategy, profile.service.replicas
     # spare slots: the surge, and the pods one step of the rollout deletes while they terminate
     surge = 2 * strategy.surge(n) + strategy.unavailable(n) if scenario.rollouts else 0
+    kubelet: tuple[float, ...] | None = None
     if offsets is None:
         offsets = probe_offsets(profile, rng)
+        kubelet = probe_offsets(profile, rng)
     if surge and len(offsets) == profile.service.replicas:  # the surge slots' checks, drawn after
         period = profile.readiness.period
         offsets = (*offsets, *(float(x) for x in rng.uniform(0.0, period, surge)))
     env = simpy.Environment()
-    cluster = Cluster(env, profile, offsets, surge=surge)
+    cluster = Cluster(env, profile, offsets, surge=surge, kubelet_offsets=kubelet)
     horizon = scenario.horizon
     for fault in scenario.pod_faults:
         cluster.inject(fault, rng, horizon)
@@ -455,4 +505,4 @@ def play_timeline(
         cluster.roll(rollout, revision, horizon)
     env.run(until=horizon)
     log.debug("timeline: %d events over %.0f s", len(cluster.events), horizon)
-    return Timeline(tuple(cluster.events), cluster.replicas, horizon, tuple(offsets), surge)
+    return Timeline(tuple(cluster.events), cluster.replicas, horizon, tuple(offsets), surge, kubelet or ())

@@ -12,6 +12,11 @@ Semantics, following Kubernetes:
   a container ran for 2 x `restartBackoffMax`. Readiness probes every `period`; `failureThreshold`
   failures make the pod not ready, `successThreshold` successes make it ready. Liveness failures
   (`failureThreshold` in a row) kill the container, which then restarts with back-off.
+- kubelet probe workers: a pod's probes run on a grid of their own that starts with the pod's first
+  container (readiness at once, liveness one period later) and keeps its phase over the container's
+  restarts (ticks while no container runs probe nothing). A worker that starts within one period of
+  the kubelet's own start first waits a random part of the period (the kubelet's rule, so that the
+  pods it finds at start-up are not probed in step).
 - Chaos Mesh pod-failure: the container is swapped for a pause container (restart count + 1): the
   pod stays, serves nothing and is not recreated; recovery swaps it back (restart count + 1) and the
   service process starts without back-off (an image change is not a crash).
@@ -105,6 +110,8 @@ class ProbeCheck:
     pod: str
     kind: str
     port: int
+    at: float = 0.0
+    """The tick the probe belongs to: send it then (a tick already past: at once)."""
 
 
 @dataclass
@@ -205,6 +212,7 @@ class ReplicaSet:
         self._terminating: dict[int, str] = {}
         self._used_names: set[str] = set()
         self._endpoints = [slot < template.replicas for slot in range(len(template.slot_ports))]
+        self._kubelet_started: float | None = None
 
     # -- reading -----------------------------------------------------------------------------
     @property
@@ -244,6 +252,8 @@ class ReplicaSet:
     # -- the control loop --------------------------------------------------------------------
     def reconcile(self, now: float) -> list[Action]:
         """Create missing pods (rolling old ones out), and start the containers whose time has come."""
+        if self._kubelet_started is None:
+            self._kubelet_started = now
         actions = self._roll(now)
         for slot in sorted(self._pods):
             pod = self._pods[slot]
@@ -318,15 +328,21 @@ class ReplicaSet:
         pod.reason = "CrashLoopBackOff" if delay > 0 else "Error"
         pod.start_at = now + delay
 
-    def probes_due(self, now: float) -> list[ProbeCheck]:
+    def probes_due(self, now: float, within: float = 0.0) -> list[ProbeCheck]:
+        """The probes whose tick is at `now + within` or before, one per worker: ticks missed
+        altogether are dropped (as a Go ticker drops them), not sent late one after another."""
         checks: list[ProbeCheck] = []
         for pod in self.pods:
-            if not pod.process_running:
-                continue
+            if not pod.ever_started:
+                continue  # no probe worker yet
             for kind, state in ((READINESS, pod.readiness), (LIVENESS, pod.liveness)):
-                if state.next_at <= now:
-                    state.next_at = now + self._probe(kind).period
-                    checks.append(ProbeCheck(pod.name, kind, pod.port))
+                if state.next_at > now + within:
+                    continue
+                period = self._probe(kind).period
+                tick = state.next_at + period * (max(0.0, now - state.next_at) // period)
+                state.next_at = tick + period
+                if pod.process_running:
+                    checks.append(ProbeCheck(pod.name, kind, pod.port, tick))
         return checks
 
     def probe_result(self, name: str, kind: str, ok: bool, now: float) -> list[Action]:
@@ -389,6 +405,8 @@ class ReplicaSet:
         pod.restarts += 1
         pod.state, pod.reason, pod.start_at = "running", "PodFailureChaos", None
         pod.started_at = now
+        if not pod.ever_started:  # the pause container is the pod's first: its workers start
+            self._start_workers(pod, now)
         pod.ever_started = True
         self._not_ready(pod)
         return actions
@@ -407,13 +425,21 @@ class ReplicaSet:
     def _start(self, pod: Pod, now: float) -> Start:
         if pod.ever_started and pod.reason != "ContainerCreating":
             pod.restarts += 1
+        if not pod.ever_started:  # the pod's probe workers start (a restart keeps their phase)
+            self._start_workers(pod, now)
         pod.state, pod.reason, pod.start_at, pod.started_at = "running", "", None, now
         pod.ever_started = True
         self._not_ready(pod)
-        pod.readiness.next_at = now
-        pod.liveness.next_at = now + self.template.liveness.period
         env = self._revisions[pod.revision - 1].env
         return Start(pod.name, pod.slot, pod.port, self.template.lifecycle.startup_time, env)
+
+    def _start_workers(self, pod: Pod, now: float) -> None:
+        started = self._kubelet_started if self._kubelet_started is not None else now
+        wait = 0.0
+        if now - started < self.template.readiness.period:
+            wait = self._rng.uniform(0.0, self.template.readiness.period)
+        pod.readiness.next_at = now + wait
+        pod.liveness.next_at = now + wait + self.template.liveness.period
 
     def _not_ready(self, pod: Pod) -> None:
         pod.ready, pod.ready_since = False, None

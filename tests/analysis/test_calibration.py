@@ -193,6 +193,34 @@ def test_start_up_time_from_pods_coming_back_after_a_pod_failure() -> None:
     assert fit_startup(data, profile, np.random.default_rng(0)) is None
 
 
+def test_a_new_pods_probe_period_bounds_the_start_up_time() -> None:
+    experiment = seed_experiment(60.0)
+    profile = experiment.system  # scheduleDelay 1 s, start-up 4 s, readiness every 2 s
+    data = synthetic_run(truth(profile, SERVICE, STORE, None), experiment)
+    kill = ORIGIN + 60.0
+    chaos = (ChaosWindow("ns/kill", "PodChaos", "pod-kill", ("pod-1",), kill, None),)
+    # the new pod's container starts at kill + 1; its probes at + 0, 2, 4 fail, the one at + 6 passes
+    events = [
+        Event(kill + 0.4, EventKind.POD_CREATED, {"pod": "pod-9", "ready": False}),
+        Event(kill + 7.6, EventKind.POD_READY, {"pod": "pod-9"}),
+    ]
+    killed = replace(data, chaos=chaos, events=events)
+    fit = fit_startup(killed, profile, np.random.default_rng(0))
+    assert fit is not None and fit.pods == 1
+    assert (fit.value, fit.low) == (4.0, 4.0) and fit.high == pytest.approx(6.0, abs=0.01)
+    # a profile that says 2 s is held inside what the record allows
+    short = replace(profile, lifecycle=replace(profile.lifecycle, startup_time=2.0))
+    held = fit_startup(killed, short, np.random.default_rng(0))
+    assert held is not None and held.value == 4.0
+    # a pod restarted in place gives an estimate of its own, still held inside [4, 6)
+    failed = (ChaosWindow("ns/fail", "PodChaos", "pod-failure", ("pod-2",), kill, kill + 20.0), *chaos)
+    back = Event(kill + 20.0 + 6.5, EventKind.POD_READY, {"pod": "pod-2"})  # 6.5 - 1 - 0.5 = 5.0
+    both = fit_startup(
+        replace(killed, chaos=failed, events=[*events, back]), profile, np.random.default_rng(0)
+    )
+    assert both is not None and both.value == pytest.approx(5.0) and both.pods == 2
+
+
 def test_the_pacing_lateness_is_read_off_the_baseline_rate() -> None:
     experiment = seed_experiment(60.0)
     late = replace(experiment, load=replace(experiment.load, pacing_lateness=0.0016))

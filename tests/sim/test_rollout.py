@@ -20,6 +20,8 @@ LIFE = Lifecycle(schedule_delay=1.0, startup_time=4.0, restart_backoff=10.0, res
 
 
 SURGE = RolloutStrategy("25%", "0")
+OLD_SERVES = 7 * (1 + 0.7 + 0.4 + 0.1)
+"""Seconds' worth of a rollout's traffic that ten pods' old revision serves (batches of 3, 7 s each)."""
 
 
 def ten_pods(strategy: RolloutStrategy = SURGE, **parts: Any) -> SystemProfile:
@@ -66,8 +68,10 @@ def test_the_chaotic_template_fails_its_share_of_model_calls_on_the_new_pods_onl
     summary = summarise(p, s, run_requests(p, s, play_timeline(p, s, rng), rng))
     baseline, chaos = summary.phases[0].values, summary.phases[1].values
     assert baseline["fallback_share"] == 0.0
-    # after the ~25 s the rollout takes, every call has a 14 % chance to go to the fallback model
-    assert chaos["fallback_share"] == pytest.approx(0.14 * (1 - 12 / 120), abs=0.012)
+    # a batch of 3 new pods is ready 7 s after it is created (1 s scheduling, ready on the kubelet's
+    # probe 6 s after its container started), so the old pods serve 7 + 0.7 * 7 + 0.4 * 7 + 0.1 * 7
+    # = 15.4 s worth of the chaos phase; after that every call has a 14 % chance to go to the fallback
+    assert chaos["fallback_share"] == pytest.approx(0.14 * (1 - OLD_SERVES / 120), abs=0.012)
 
 
 def test_the_rolled_out_version_answers_with_its_own_wrong_share() -> None:
@@ -78,4 +82,4 @@ def test_the_rolled_out_version_answers_with_its_own_wrong_share() -> None:
     summary = summarise(p, s, run_requests(p, s, play_timeline(p, s, rng), rng))
     baseline, chaos = summary.phases[0].values, summary.phases[1].values
     assert baseline["wrong_rate"] == pytest.approx(0.01)
-    assert chaos["wrong_rate"] == pytest.approx(0.9 - (0.9 - 0.01) * 12 / 120, abs=0.03)
+    assert chaos["wrong_rate"] == pytest.approx(0.9 - (0.9 - 0.01) * OLD_SERVES / 120, abs=0.03)

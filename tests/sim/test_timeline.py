@@ -6,10 +6,11 @@ from dataclasses import replace
 
 import numpy as np
 import pytest
+import simpy
 
 from chaos.system import Lifecycle, Probe
 from sim.scenario import PodFault
-from sim.timeline import Timeline, play_timeline
+from sim.timeline import Cluster, Timeline, play_timeline
 from tests.sim.builders import profile, run_for
 
 
@@ -51,11 +52,14 @@ def test_pod_failure_without_duration_lasts_to_the_end() -> None:
     assert times(tl, "lb-out") == [14.5]
 
 
-def test_check_at_the_instant_the_pod_comes_up_sees_it_up() -> None:
-    # checks at 11, 13, 15 fail (out at 15); the pod serves from 19.0, exactly when a check runs
+def test_a_check_at_the_instant_the_pod_comes_up_still_fails() -> None:
+    # checks at 11, 13, 15 fail (out at 15); the pod serves after 19.0, when a check runs: the check
+    # at 21 is the first to pass (the kubelet's probe, on the same phase here, likewise)
     tl = play((PodFault("pod-failure", 10.0, 5.0, "one"),), offset=1.0)
     assert times(tl, "lb-out") == [15.0]
-    assert times(tl, "lb-in") == [19.0]
+    assert times(tl, "pod-up") == [19.0]
+    assert times(tl, "lb-in") == [21.0]
+    assert times(tl, "pod-ready") == [21.0]
 
 
 def test_success_threshold_needs_consecutive_passing_checks() -> None:
@@ -85,10 +89,38 @@ def test_pod_kill_faster_than_detection_never_leaves_rotation() -> None:
     assert times(tl, "pod-up") == [15.0]
     assert times(tl, "lb-out") == []
     assert tl.rotation_steps()[1].min() == 3
-    # the new pod is not ready until its first passing check, at 15.5
+    # the new pod has a probe worker of its own from its container's start at 11: probes at 11, 13
+    # and 15 (its start-up ends that instant: it serves after) fail, the one at 17 passes
     assert times(tl, "pod-not-ready") == [10.0]
-    assert times(tl, "pod-ready") == [15.5]
+    assert times(tl, "pod-ready") == [17.0]
     assert tl.ready_min(0.0, 60.0) == 2
+
+
+def test_a_new_pods_probes_start_with_its_container_whatever_the_old_pods_phase() -> None:
+    life = Lifecycle(schedule_delay=1.0, startup_time=3.0, restart_backoff=10.0, restart_backoff_max=300.0)
+    for offset in (0.2, 1.0, 1.9):
+        tl = play((PodFault("pod-kill", 10.0, None, "one"),), offset=offset, lifecycle=life)
+        # container starts at 11, serves at 14; probes at 11, 13 fail, 15 passes
+        assert times(tl, "pod-up") == [14.0]
+        assert times(tl, "pod-ready") == [15.0]
+
+
+def test_a_restarted_container_keeps_its_pods_probe_phase() -> None:
+    # pod-failure from 10 s for 5 s: the container serves again at 19; the pod's probes stay on
+    # its grid (0.5 + 2k for the LB, 1.2 + 2k for the kubelet): ready at 19.2, in rotation at 20.5
+    prof = profile()
+    n = prof.service.replicas
+    fault = PodFault("pod-failure", 10.0, 5.0, "one")
+    env_tl = play_timeline(prof, run_for(60.0, pod_faults=(fault,)), np.random.default_rng(1), [0.5] * n)
+    env = simpy.Environment()
+    cluster = Cluster(env, prof, [0.5] * n, kubelet_offsets=[1.2] * n)
+    cluster.inject(fault, np.random.default_rng(1), 60.0)
+    env.run(until=60.0)
+    ready = [e.time for e in cluster.events if e.kind == "pod-ready"]
+    lb_in = [e.time for e in cluster.events if e.kind == "lb-in"]
+    assert ready == [pytest.approx(19.2)]
+    assert lb_in == [20.5]
+    assert times(env_tl, "pod-ready") == [20.5]  # the same phase for both when only `offsets` is given
 
 
 def test_container_kill_backs_off_like_the_kubelet() -> None:

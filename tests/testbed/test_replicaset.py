@@ -75,16 +75,50 @@ def test_readiness_needs_failure_threshold_failures_to_drop_a_pod() -> None:
     assert rs.pods[0].ready
 
 
-def test_probes_come_due_every_period() -> None:
+def _due(rs: ReplicaSet, now: float) -> list[str]:
+    return sorted(c.kind for c in rs.probes_due(now))
+
+
+def test_probes_of_a_pod_started_later_come_due_at_its_start_then_every_period() -> None:
     rs = running(replicaset(1))
+    victim = rs.pods[0]
+    rs.delete_pod(victim.name, now=20.0)
+    rs.process_gone(0)
+    rs.reconcile(21.0)  # the replacement's container starts, 20 s after the kubelet: no wait
+    assert _due(rs, 21.0) == [READINESS]
+    assert _due(rs, 22.9) == []
+    assert _due(rs, 23.0) == [READINESS]
+    assert _due(rs, 31.0) == [LIVENESS, READINESS]
 
-    def due(now: float) -> list[str]:
-        return sorted(c.kind for c in rs.probes_due(now))
 
-    assert due(1.0) == [READINESS]
-    assert due(2.9) == []
-    assert due(3.0) == [READINESS]
-    assert due(11.0) == [LIVENESS, READINESS]
+def test_pods_found_at_the_kubelets_start_are_probed_out_of_step() -> None:
+    rs = replicaset(20)
+    rs.reconcile(0.0)
+    rs.reconcile(1.0)  # within one period of the kubelet's start: each worker waits a random part
+    firsts = [p.readiness.next_at for p in rs.pods]
+    assert all(1.0 <= t < 1.0 + READY.period for t in firsts)
+    assert len(set(firsts)) == 20
+    pod = rs.pods[0]
+    assert pod.liveness.next_at == pytest.approx(pod.readiness.next_at + LIVE.period)
+
+
+def test_a_restarted_container_keeps_its_pods_probe_phase() -> None:
+    rs = running(replicaset(1))
+    pod = rs.pods[0]
+    phase = pod.readiness.next_at % READY.period
+    rs.container_exited(pod.name, 30.3)
+    assert _due(rs, 30.4 + READY.period) == []  # no container: the ticks probe nothing
+    rs.reconcile(30.3)  # the first crash restarts at once
+    due_at = [t / 100 for t in range(3040, 3700) if _due(rs, t / 100)]
+    assert due_at and all((t - phase) % READY.period < 0.011 for t in due_at)
+    assert rs.pods[0].name == pod.name
+
+
+def test_a_tick_the_prober_missed_is_dropped_not_repeated() -> None:
+    rs = running(replicaset(1))
+    first = rs.pods[0].readiness.next_at
+    assert _due(rs, first + 3 * READY.period + 0.5) == [READINESS]  # one probe for four due ticks
+    assert rs.pods[0].readiness.next_at == pytest.approx(first + 4 * READY.period)
 
 
 def test_a_deleted_pod_is_replaced_by_a_new_pod_after_the_schedule_delay() -> None:
@@ -280,3 +314,12 @@ def test_max_unavailable_lets_a_rollout_take_pods_away_first() -> None:
     rs.roll((("CHAOS_ENABLED", "true"),))
     _, pods, ready = drive(rs, 40.0)
     assert rs.rolled_out and max(pods) == 4 and min(ready) == 3
+
+
+def test_probes_due_within_a_window_carry_their_own_tick() -> None:
+    rs = running(replicaset(1))
+    first = rs.pods[0].readiness.next_at
+    assert rs.probes_due(first - 0.06, within=0.05) == []
+    (check,) = rs.probes_due(first - 0.04, within=0.05)
+    assert check.kind == READINESS and check.at == first
+    assert rs.pods[0].readiness.next_at == pytest.approx(first + READY.period)
