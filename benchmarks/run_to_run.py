@@ -20,6 +20,7 @@ the speed factor at exp(-0.1) and exp(+0.1)), since queueing makes p50 move more
 
     .venv/bin/python benchmarks/run_to_run.py                       # 5 runs of seed-network-latency
     .venv/bin/python benchmarks/run_to_run.py --runs 4 --case seed-pod-failure
+    .venv/bin/python benchmarks/run_to_run.py --runs 8 --keep runs/   # keep each run's folder
 
 Prints figures; asserts nothing. Every testbed it starts it stops, whatever happens.
 """
@@ -84,6 +85,9 @@ def main() -> None:
     )
     parser.add_argument("--case", default="seed-network-latency", help="a prediction_accuracy case")
     parser.add_argument("--runs", type=int, default=5, help="how many runs (>= 3)")
+    parser.add_argument(
+        "--keep", type=Path, help="keep each run's folder (record, prediction, score) under this one"
+    )
     args = parser.parse_args()
     case = next((c for c in CASES if c.name == args.case), None)
     if case is None:
@@ -92,13 +96,16 @@ def main() -> None:
         parser.error(f"--runs: {args.runs} must be >= 3")
     by_metric: dict[tuple[str, str | None], list[MetricScore]] = defaultdict(list)
     for i in range(args.runs):
-        folder = Path(tempfile.mkdtemp(prefix=f"chaoslab-r2r-{case.name}-"))
+        if args.keep is not None:
+            args.keep.mkdir(parents=True, exist_ok=True)
+        folder = Path(tempfile.mkdtemp(prefix=f"chaoslab-r2r-{case.name}-", dir=args.keep))
         try:
             card, _, seconds = run_case(case, folder, calibrate=False)
             if i == 0:
                 slope = elasticity(write_case(case, folder))
         finally:
-            shutil.rmtree(folder, ignore_errors=True)
+            if args.keep is None:
+                shutil.rmtree(folder, ignore_errors=True)
         for m in card.metrics:
             by_metric[(m.metric, m.phase)].append(m)
         print(f"run {i + 1}/{args.runs}: {len(card.metrics)} metrics scored ({seconds:.0f} s)", flush=True)
