@@ -37,6 +37,8 @@ What is fitted, from what, and why this way:
 5. Cache hit rate: the share of the run's fallback lookups (answers with cached or default
    features) that found cached features, when the record has at least 30; readiness: the start-up
    time of pods the chaos took down and the record shows coming back (analysis/readiness_fit.py).
+6. The load: its pacing lateness (from the baseline's request rate) and its start delay (from the
+   run's first request, less the mean wait for a grid point).
 
 Fit quality: the Wasserstein distance and p50/p95 of the simulated baseline, run through the full
 simulator (the overhead inside the kernel) on seeds the fit did not use, with the profile as it was
@@ -109,6 +111,19 @@ def hit_rate(data: RunData) -> tuple[float, float, float, int] | None:
     return None if interval is None else (hits / len(lookups), *interval, len(lookups))
 
 
+def fit_start_delay(data: RunData) -> float | None:
+    """Seconds from the run's start to the load's users being started, from its first request:
+    that one comes a little after (a closed-loop user waits for its grid point, on average half the
+    gap between two users' points, 1 / (2 rps); an open-loop first arrival 1 / rps on average), so
+    the mean wait is taken off (None without requests or a run start)."""
+    load = data.experiment.system.load
+    if data.origin is None or not data.records:
+        return None
+    first = min(r.time for r in data.records) - data.origin
+    wait = 0.5 / load.rps if load.arrival == "closed" else 1.0 / load.rps
+    return rounded_duration(max(0.0, round(first - wait, 4)))
+
+
 def fit_pacing_lateness(data: RunData) -> float | None:
     """How much later than paced the closed-loop users started each request over the baseline:
     users / observed rate - users / planned rate, from the requests sent after the users were all
@@ -169,6 +184,9 @@ def calibrate(
     lateness = fit_pacing_lateness(data)
     if lateness is not None:
         profile = replace(profile, load=replace(profile.load, pacing_lateness=lateness))
+    start_delay = fit_start_delay(data)
+    if start_delay is not None:
+        profile = replace(profile, load=replace(profile.load, start_delay=start_delay))
     startup = fit_startup(data, original, np.random.default_rng(np.random.SeedSequence([seed, 3])))
     if startup is not None:
         startup_time = rounded_duration(startup.value)
@@ -219,6 +237,8 @@ def calibrated_document(original: dict[str, Any], result: CalibrationResult) -> 
         spec.setdefault("lifecycle", {})["startupTime"] = precise_duration(p.lifecycle.startup_time)
     if p.load.pacing_lateness:
         spec.setdefault("load", {})["pacingLateness"] = precise_duration(p.load.pacing_lateness)
+    if p.load.start_delay:
+        spec.setdefault("load", {})["startDelay"] = precise_duration(p.load.start_delay)
     spec["calibration"] = result.calibration.to_document()
     return doc
 
@@ -285,6 +305,8 @@ def report(result: CalibrationResult) -> list[str]:
                 "",
             )
         )
+    if p.load.start_delay != original.load.start_delay:
+        rows.append(("load start delay", _ms(original.load.start_delay), _ms(p.load.start_delay), ""))
     if result.startup is not None:
         s = result.startup
         rows.append(

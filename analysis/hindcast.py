@@ -33,7 +33,11 @@ def hindcast(
 ) -> ScoreCard:
     """The score card of the run's chaos predicted from its calibrated baseline."""
     calibrated = calibrate(data, resamples=resamples, seed=seed, jobs=jobs).profile
-    load = replace(data.experiment.load, pacing_lateness=calibrated.load.pacing_lateness)
+    load = replace(
+        data.experiment.load,
+        pacing_lateness=calibrated.load.pacing_lateness,
+        start_delay=calibrated.load.start_delay,
+    )
     experiment = replace(data.experiment, system=calibrated, load=load)
     scenario = scenario_from_experiment(experiment)
     prediction = predict(calibrated, scenario, replications=replications, seed=seed, jobs=jobs)

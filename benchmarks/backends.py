@@ -35,10 +35,7 @@ from runner.backend import ClusterTarget, cluster_seams
 from runner.runner import Runner
 from runner.state import RunOptions
 from testbed import lifecycle
-from testbed.client import TestbedClient
-from testbed.rundir import RULES_FILE, RunDir
-from testcluster.bridge import Bridge
-from testcluster.cluster import TestCluster, deploy_service, ready_pods
+from testcluster.bridged import bridged_testbed
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -46,36 +43,14 @@ ROOT = Path(__file__).resolve().parent.parent
 def run_on_cluster(case: Case, folder: Path) -> tuple[ScoreCard, Path]:
     spec = write_case(case, folder)
     experiment = load_experiment(spec)
-    run_dir = RunDir(folder / "testbed")
-    lifecycle.start(
-        run_dir,
-        lifecycle.UpOptions(profile=folder / "system.yaml", artifacts=folder / "artifacts", seed=SEED),
-    )
-    cluster = bridge = None
-    try:
-        cluster = TestCluster.start(folder / "cluster")
-        cluster.add_node("testbed")
-        deploy_service(cluster, case.replicas, bridged=True)
-        from kubernetes import config
-
-        api = config.new_client_from_config(str(cluster.kubeconfig))  # type: ignore[no-untyped-call]
-        with TestbedClient(run_dir) as testbed:
-            bridge = Bridge(api, testbed, "ml-services", "app=ml-prediction-service").start()
-            deadline = time.monotonic() + 120
-            while len(ready_pods(api)) < case.replicas and time.monotonic() < deadline:
-                time.sleep(0.5)
-            where = ClusterTarget(cluster.kubeconfig, None, testbed.urls.service, testbed.urls.prometheus)
-            rules = run_dir.file(RULES_FILE)
-            with cluster_seams(
-                experiment, where, folder / "runs", SEED, True, REPLICATIONS, None, rules
-            ) as seams:
-                result = Runner(experiment, seams, RunOptions(runs_root=folder / "runs", seed=SEED)).run()
-    finally:
-        if bridge is not None:
-            bridge.stop()
-        if cluster is not None:
-            cluster.stop()
-        lifecycle.stop(run_dir)
+    options = lifecycle.UpOptions(profile=folder / "system.yaml", artifacts=folder / "artifacts", seed=SEED)
+    with bridged_testbed(folder, options, case.replicas) as up:
+        urls = up.testbed.urls
+        where = ClusterTarget(up.cluster.kubeconfig, None, urls.service, urls.prometheus)
+        with cluster_seams(
+            experiment, where, folder / "runs", SEED, True, REPLICATIONS, None, up.rules
+        ) as seams:
+            result = Runner(experiment, seams, RunOptions(runs_root=folder / "runs", seed=SEED)).run()
     data = RunData.load(result.record_dir)
     return score_run(data, analyse(data), result.record_dir.name), result.record_dir
 

@@ -236,6 +236,8 @@ def parse_experiment(
         load = replace(load, entities=system.load.entities)
     if not load.pacing_lateness and system is not None:  # so is how its load generator keeps pace
         load = replace(load, pacing_lateness=system.load.pacing_lateness)
+    if not load.start_delay and system is not None:
+        load = replace(load, start_delay=system.load.start_delay)
     phases = _phases(spec.section("phases"))
     criteria = tuple(_criteria(spec))
     aborts = tuple(_aborts(spec))

@@ -176,6 +176,10 @@ class Load:
     """Seconds a closed-loop user starts each request later than its pacing asks (the load
     generator's timer and scheduling lag, which adds up: each period counts from the last start);
     0: exact pacing. `sim calibrate` measures it from a baseline's request rate."""
+    start_delay: float = 0.0
+    """Seconds from the run's start to the load generator's users being started (no request is sent
+    before; a closed-loop user then waits for its next grid point). `sim calibrate` reads it off a
+    baseline's first requests."""
 
 
 @dataclass(frozen=True)
@@ -453,6 +457,7 @@ def parse_load(f: Fields) -> Load:
         arrival=f.text("arrival", default="closed", choices=ARRIVALS),
         entities=f.integer("entities", default=0, minimum=0),
         pacing_lateness=f.duration("pacingLateness", default=0.0),
+        start_delay=f.duration("startDelay", default=0.0),
     )
     f.finish()
     return load

@@ -41,6 +41,14 @@ def user_phase(n: int, offset: float = 0.0) -> float:
     return (n * GOLDEN + offset) % 1.0
 
 
+def first_start(phase: float, period: float, now: float) -> float:
+    """When a closed-loop user started at `now` sends its first request: its next grid point (the
+    same rule as `chaos.pacing.first_start`)."""
+    if period <= 0:
+        return now
+    return max(now, (math.ceil(now / period - phase) + phase) * period)
+
+
 class Pacer:
     """One user's request schedule; pure (the caller passes the times and the random source)."""
 
@@ -61,8 +69,7 @@ class Pacer:
         """Seconds to wait at `now` before the user's first request: closed, to its next grid point."""
         if self.arrival != "closed" or self.period == 0:
             return 0.0
-        slot = (math.ceil(now / self.period - self.phase) + self.phase) * self.period
-        self._scheduled = max(slot, now)
+        self._scheduled = first_start(self.phase, self.period, now)
         return self._scheduled - now
 
     def wait(self, started: float, now: float) -> float:

@@ -141,8 +141,10 @@ class LoadPlan:
 
     @property
     def spawn_rate(self) -> float:
-        """Users started per second: all within one pacing period (evenly staggered), but no faster
-        than Locust starts users without warning."""
+        """Users started per second, no faster than Locust starts users without warning. Locust's
+        dispatcher starts floor(rate) users at once, one such batch per floor(rate) / rate seconds,
+        so up to 100 users start together; their grid phases (load/_pacing.py) then spread their
+        requests over the period."""
         return min(self.rps, MAX_SPAWN_RATE)
 
     def rate_of(self, phase: Phase) -> float:

@@ -44,7 +44,7 @@ from functools import partial
 
 import numpy as np
 
-from chaos.pacing import user_phase
+from chaos.pacing import first_start, user_phase
 from chaos.system import SystemProfile
 from sim.breaker import CALL, OPEN, REJECT, TRIAL, CircuitBreaker, DeferredBreaker
 from sim.cache import cache_model, reads_back_sampler
@@ -177,19 +177,23 @@ def run_requests(
 
     # who sends next: the load generator's users, each waiting for its answer before its next
     # request (load/_pacing.py).
-    # closed: constant pacing on a grid (load/_pacing.py), users at golden-ratio phases of one period. They
-    #   sit in a time-sorted pair of lists read from `head`: almost every new entry is the latest so
-    #   far and is appended; the others are inserted in order (ties: first in, first out).
-    # poisson: every user has its own Poisson schedule of rate 1 / period, stationary from t = 0, and
-    #   starts an overdue request as soon as its previous one ends. The users' schedules together are
-    #   one Poisson stream of rate `rps` whose points belong to uniformly drawn users, so the stream is
-    #   drawn in blocks; a point for a user still waiting becomes an overdue send in the `later` heap
-    #   (one per user at most, `backlog` counts the rest).
+    # closed: constant pacing on a grid (load/_pacing.py), users at golden-ratio phases of one period,
+    #   each sending first at its first grid point after the load started. They sit in a time-sorted
+    #   pair of lists read from `head`: almost every new entry is the latest so far and is appended;
+    #   the others are inserted in order (ties: first in, first out).
+    # poisson: every user has its own Poisson schedule of rate 1 / period, stationary from the load's
+    #   start, and starts an overdue request as soon as its previous one ends. The users' schedules
+    #   together are one Poisson stream of rate `rps` whose points belong to uniformly drawn users,
+    #   so the stream is drawn in blocks; a point for a user still waiting becomes an overdue send in
+    #   the `later` heap (one per user at most, `backlog` counts the rest).
     users = load.users
     period = users / load.rps
     lateness = load.pacing_lateness  # closed: each start this much later than its pacing asks
     closed = load.arrival == "closed"
-    schedule = [user_phase(u) * period for u in range(users)]  # closed: each user's next grid point
+    # closed: each user's next grid point; the users start `start_delay` into the run, the grid at
+    # the timeline's shift (chaos.pacing)
+    shift = timeline.load_shift
+    schedule = [first_start(user_phase(u, shift), period, load.start_delay) for u in range(users)]
     tries = [0] * users
     who, head = sorted(range(users), key=schedule.__getitem__), 0
     due = [schedule[u] for u in who]
@@ -200,7 +204,7 @@ def run_requests(
     gaps: list[float] = rng.exponential(gap, BLOCK).tolist() if not closed else []
     picks: list[int] = rng.integers(users, size=BLOCK).tolist() if not closed else []
     gi = 0
-    arrival = gaps[0] if gaps else INF
+    arrival = load.start_delay + gaps[0] if gaps else INF
 
     send: list[float] = []
     begin: list[float] = []

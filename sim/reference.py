@@ -17,14 +17,14 @@ import numpy as np
 import simpy
 
 from chaos.errors import SimulationError
-from chaos.pacing import user_phase
+from chaos.pacing import first_start, user_phase
 from chaos.system import SystemProfile
 from sim import outcomes as oc
 from sim.breaker import REJECT, TRIAL, CircuitBreaker
 from sim.cache import cache_model, entity_sampler
 from sim.scenario import Scenario
 from sim.store import LOST, Connections, StoreFaults
-from sim.timeline import Cluster, Event, Timeline, probe_offsets
+from sim.timeline import Cluster, Event, Timeline, load_shift, probe_offsets
 from sim.trace import Trace
 from sim.variates import Stream, sampler, uniforms
 
@@ -91,7 +91,7 @@ class ReferenceModel:
         period = self.load.users / self.load.rps
         client_timeout, retries = self.profile.client.timeout, self.profile.client.retries
         closed = self.load.arrival == "closed"
-        schedule = first if closed else float(self.rng.exponential(period))
+        schedule = first if closed else first + float(self.rng.exponential(period))
         yield env.timeout(schedule)
         while env.now < horizon:
             for _ in range(retries + 1):
@@ -236,9 +236,11 @@ def simulate_reference(
     if scenario.rollouts:
         raise SimulationError("the reference model does not play rollouts; use sim.kernel")
     kubelet: tuple[float, ...] | None = None
+    shift = 0.0
     if offsets is None:
         offsets = probe_offsets(profile, rng)
         kubelet = probe_offsets(profile, rng)
+        shift = load_shift(rng)
     model = ReferenceModel(profile, scenario, rng)
     cluster = Cluster(model.env, profile, offsets, model.on_cluster, kubelet_offsets=kubelet)
     model.cluster = cluster
@@ -247,12 +249,19 @@ def simulate_reference(
         cluster.inject(fault, rng, horizon)
     users = model.load.users
     period = users / model.load.rps
-    for u in range(users):
-        model.env.process(model.user(user_phase(u) * period))
+    start = model.load.start_delay
+    if model.load.arrival == "closed":
+        firsts = [first_start(user_phase(u, shift), period, start) for u in range(users)]
+    else:
+        firsts = [start] * users
+    for first in firsts:
+        model.env.process(model.user(first))
     # let requests still in flight at the horizon finish (the client gives up by its timeout)
     model.env.run(until=horizon + profile.client.timeout + 1.0)
     events = tuple(e for e in cluster.events if e.time < horizon)
-    timeline = Timeline(events, cluster.replicas, horizon, tuple(offsets), kubelet_offsets=kubelet or ())
+    timeline = Timeline(
+        events, cluster.replicas, horizon, tuple(offsets), kubelet_offsets=kubelet or (), load_shift=shift
+    )
     send, begin, finish, codes = model.records
     breaker = [e for e in model.breaker_events if e.time < horizon]
     return Trace.from_lists(send, begin, finish, codes, timeline, breaker, model.served)

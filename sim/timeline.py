@@ -423,6 +423,9 @@ class Timeline:
     terminating (they start empty)."""
     kubelet_offsets: tuple[float, ...] = ()
     """The readiness-probe phases of the pods present at t = 0 (empty: the same as `offsets`)."""
+    load_shift: float = 0.0
+    """Where the load's pacing grid sits, seen from the run's start, as a share of one period
+    (chaos.pacing): the load process' clock is not the run's."""
 
     @property
     def slots(self) -> int:
@@ -477,6 +480,12 @@ def probe_offsets(profile: SystemProfile, rng: np.random.Generator) -> tuple[flo
     return tuple(float(x) for x in rng.uniform(0.0, period, profile.service.replicas))
 
 
+def load_shift(rng: np.random.Generator) -> float:
+    """A replication's shift of the load's pacing grid, uniform over one period, from a generator
+    spawned off `rng` (the replication's other draws stay what they were)."""
+    return float(rng.spawn(1)[0].random())
+
+
 def play_timeline(
     profile: SystemProfile,
     scenario: Scenario,
@@ -484,15 +493,17 @@ def play_timeline(
     offsets: Sequence[float] | None = None,
 ) -> Timeline:
     """Run the cluster's SimPy processes over the scenario's horizon and return what happened.
-    `offsets` (the load balancer's check phases) given, the kubelet probes at the same phases;
-    otherwise both are drawn."""
+    `offsets` (the load balancer's check phases) given, the kubelet probes at the same phases and
+    the load's grid unshifted (a run placed by hand); otherwise all three are drawn."""
     strategy, n = profile.service.strategy, profile.service.replicas
     # spare slots: the surge, and the pods one step of the rollout deletes while they terminate
     surge = 2 * strategy.surge(n) + strategy.unavailable(n) if scenario.rollouts else 0
     kubelet: tuple[float, ...] | None = None
+    shift = 0.0
     if offsets is None:
         offsets = probe_offsets(profile, rng)
         kubelet = probe_offsets(profile, rng)
+        shift = load_shift(rng)
     if surge and len(offsets) == profile.service.replicas:  # the surge slots' checks, drawn after
         period = profile.readiness.period
         offsets = (*offsets, *(float(x) for x in rng.uniform(0.0, period, surge)))
@@ -505,4 +516,6 @@ def play_timeline(
         cluster.roll(rollout, revision, horizon)
     env.run(until=horizon)
     log.debug("timeline: %d events over %.0f s", len(cluster.events), horizon)
-    return Timeline(tuple(cluster.events), cluster.replicas, horizon, tuple(offsets), surge, kubelet or ())
+    return Timeline(
+        tuple(cluster.events), cluster.replicas, horizon, tuple(offsets), surge, kubelet or (), shift
+    )

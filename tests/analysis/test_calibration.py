@@ -23,6 +23,7 @@ from analysis.calibration import (
     calibrate,
     calibrated_document,
     fit_pacing_lateness,
+    fit_start_delay,
     hit_rate,
     report,
 )
@@ -108,7 +109,11 @@ def test_a_calibrated_profile_round_trips_through_the_loader(
     assert replace(loaded, source="") == replace(two_minutes.profile, source="")
     assert loaded.parameter_sets == two_minutes.calibration.parameter_sets
     # everything not calibrated is the original's, comments aside
-    assert loaded.breaker == two_minutes.original.breaker and loaded.load == two_minutes.original.load
+    fitted = two_minutes.profile.load
+    assert loaded.breaker == two_minutes.original.breaker
+    assert loaded.load == replace(
+        two_minutes.original.load, pacing_lateness=fitted.pacing_lateness, start_delay=fitted.start_delay
+    )
 
 
 def test_the_report_has_each_fitted_value_with_its_interval(two_minutes: CalibrationResult) -> None:
@@ -219,6 +224,18 @@ def test_a_new_pods_probe_period_bounds_the_start_up_time() -> None:
         replace(killed, chaos=failed, events=[*events, back]), profile, np.random.default_rng(0)
     )
     assert both is not None and both.value == pytest.approx(5.0) and both.pods == 2
+
+
+def test_the_loads_start_delay_is_read_off_the_first_request() -> None:
+    experiment = seed_experiment(20.0)
+    for delay in (0.0, 0.012, 0.3):
+        late = replace(experiment, load=replace(experiment.load, start_delay=delay))
+        data = replace(synthetic_run(experiment.system, late), experiment=experiment)
+        # the first of 40 users on their grid comes within the largest gap between two users' grid
+        # points (under 2 / 200 s) after the start; the fit takes off the mean wait, 0.5 / 200 s
+        fitted = fit_start_delay(data)
+        assert fitted is not None and fitted == pytest.approx(delay, abs=1.5 / 200)
+    assert fit_start_delay(replace(data, records=[])) is None
 
 
 def test_the_pacing_lateness_is_read_off_the_baseline_rate() -> None:

@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 import yaml
 
-from chaos.errors import InvalidSpecError
+from chaos.errors import ChaosLabError, InvalidSpecError
 from chaos.spec import (
     AbortCondition,
     AlertsCriterion,
@@ -62,6 +62,18 @@ def test_system_profile_defaults_are_a_small_real_service() -> None:
     assert 0.01 <= p.service.service_time.mean <= 0.1
     assert p.load.rps == 200
     assert p.readiness.detection_time == pytest.approx(6.0)
+
+
+def test_the_loads_start_delay_is_the_systems_unless_the_experiment_says(tmp_path: Path) -> None:
+    system = load_system_profile(EXPERIMENTS / "system.yaml")
+    assert 0.0 < system.load.start_delay < 0.1
+    experiment = load_experiment(EXPERIMENTS / "pod-failure.experiment.yaml")
+    assert experiment.load.start_delay == system.load.start_delay
+    document = yaml.safe_load((EXPERIMENTS / "system.yaml").read_text())
+    document["spec"]["load"]["startDelay"] = "soon"
+    (tmp_path / "system.yaml").write_text(yaml.safe_dump(document))
+    with pytest.raises(ChaosLabError, match=r"system\.yaml.*load\.startDelay.*'soon'"):
+        load_system_profile(tmp_path / "system.yaml")
 
 
 def test_model_quality_is_optional_and_its_shares_are_checked(tmp_path: Path) -> None:

@@ -17,17 +17,19 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from kubernetes import client, config
+import yaml
+from kubernetes import client
 from kubernetes.client import ApiClient
 
 from runner.executors.kubernetes import GROUP, VERSION
 from testbed import lifecycle
 from testbed.client import TestbedClient
 from testbed.config import Overrides
-from testbed.rundir import RULES_FILE, RunDir
+from testbed.rundir import RULES_FILE
 from testcluster.bridge import Bridge
-from testcluster.cluster import TestCluster, available, binaries, deploy_service
-from tests.cluster.conftest import CHAOS_NAMESPACE, NAMESPACE, ready_pods, wait_until
+from testcluster.bridged import bridged_testbed
+from testcluster.cluster import TestCluster, available, binaries
+from tests.cluster.conftest import CHAOS_NAMESPACE, NAMESPACE, ROOT, ready_pods, wait_until
 from tests.runner.test_run_e2e import write_files
 
 pytestmark = [pytest.mark.e2e, pytest.mark.cluster]
@@ -65,31 +67,14 @@ def bridged(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Bridged]:
         binaries()
     folder = tmp_path_factory.mktemp("bridged")
     spec = write_files(folder)
-    run_dir = RunDir(folder / "testbed")
     options = lifecycle.UpOptions(
         profile=folder / "system.yaml",
         overrides=Overrides(alert_for=1.0),
         artifacts=folder / "artifacts",
         seed=3,
     )
-    lifecycle.start(run_dir, options)
-    cluster: TestCluster | None = None
-    bridge: Bridge | None = None
-    try:
-        cluster = TestCluster.start(folder / "cluster")
-        cluster.add_node("testbed")
-        deploy_service(cluster, replicas=3, bridged=True)
-        api = config.new_client_from_config(str(cluster.kubeconfig))
-        with TestbedClient(run_dir) as testbed:
-            bridge = Bridge(api, testbed, NAMESPACE, "app=ml-prediction-service").start()
-            wait_until(lambda: len(ready_pods(api)) == 3, what="3 bridged pods ready")
-            yield Bridged(testbed, cluster, api, bridge, spec)
-    finally:
-        if bridge is not None:
-            bridge.stop()
-        if cluster is not None:
-            cluster.stop()
-        lifecycle.stop(run_dir)
+    with bridged_testbed(folder, options, replicas=3) as up:
+        yield Bridged(up.testbed, up.cluster, up.api, up.bridge, spec)
 
 
 def _chaos_objects(api: ApiClient) -> list[str]:
@@ -235,3 +220,43 @@ def test_cleanup_deletes_what_a_killed_run_left_on_the_cluster(bridged: Bridged,
     assert _chaos_objects(bridged.api) == []
     _settled(bridged)
     assert not list((runs / "kubernetes").glob("*/chaos-in-flight.json"))
+
+
+def test_a_gameday_on_the_kubernetes_backend_mitigates_through_the_api(
+    bridged: Bridged, tmp_path: Path
+) -> None:
+    """`chaoslab gameday --backend kubernetes`: the scenario's PodChaos goes through Chaos Mesh, its
+    alert is read from the Prometheus given, and the automatic mitigation deletes the object before
+    the chaos ends; the debrief has the scenario's response times."""
+    _settled(bridged)
+    gameday = yaml.safe_load((ROOT / "experiments" / "gameday.yaml").read_text())
+    body = gameday["spec"]
+    body["mitigation"] = {"automaticAfter": "2s"}
+    body["targets"] = {"alert": "20s", "mitigation": "20s", "recovery": "30s"}
+    body["scenarios"] = [{"name": "one pod failed", "experiment": bridged.spec.name, "slot": "2m"}]
+    body.pop("workflow")
+    path = bridged.spec.parent / "gameday-k8s.yaml"
+    path.write_text(yaml.safe_dump(gameday, sort_keys=False))
+    runs = tmp_path / "runs"
+    result = subprocess.run(
+        [CHAOSLAB, "gameday", str(path), *bridged.args(runs), "-r", "2", "--jobs", "1"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+
+    (folder,) = (r for r in runs.iterdir() if r.name != "kubernetes")
+    index = json.loads((folder / "gameday.json").read_text())
+    (scenario,) = index["scenarios"]
+    events = _events(folder / scenario["record"])
+    kinds = [e["kind"] for e in events]
+    assert "alert-noticed" in kinds and "mitigate" in kinds
+    mitigate = next(e for e in events if e["kind"] == "mitigate")
+    recover = next(e for e in events if e["kind"] == "recover")
+    chaos_end = next(e["time"] for e in events if e["kind"] == "phase" and e["phase"] == "recovery")
+    assert mitigate["by"] == "automatic" and recover["time"] < chaos_end  # type: ignore[operator]
+    debrief = (folder / "gameday.md").read_text()
+    assert "## Scenario 1: one pod failed" in debrief and "(automatic)" in debrief
+    assert _chaos_objects(bridged.api) == []
+    _settled(bridged)

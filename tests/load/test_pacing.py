@@ -9,7 +9,7 @@ import statistics
 import pytest
 
 from chaos import pacing
-from load._pacing import Pacer, user_phase
+from load._pacing import Pacer, first_start, user_phase
 
 
 def request_starts(pacer: Pacer, latency: float, horizon: float) -> list[float]:
@@ -119,6 +119,30 @@ def test_users_woken_together_keep_their_phases() -> None:
 def test_the_load_and_the_simulator_place_users_alike(n: int) -> None:
     assert user_phase(n) == pacing.user_phase(n)
     assert user_phase(n, 0.3) == pacing.user_phase(n, 0.3)
+
+
+@pytest.mark.parametrize(
+    ("phase", "period", "now"),
+    [
+        (0.0, 0.2, 0.0),
+        (0.3, 0.2, 0.0),
+        (0.3, 0.2, 0.06),
+        (0.3, 0.2, 0.061),
+        (0.99, 0.2, 123.4),
+        (0.5, 0.0, 2.0),
+    ],
+)
+def test_the_load_and_the_simulator_start_users_alike(phase: float, period: float, now: float) -> None:
+    assert first_start(phase, period, now) == pacing.first_start(phase, period, now)
+    assert Pacer(period, "closed", random.Random(1), phase).first(now) == pytest.approx(
+        pacing.first_start(phase, period, now) - now
+    )
+
+
+def test_a_user_started_past_its_grid_point_waits_for_the_next_one() -> None:
+    assert pacing.first_start(0.3, 0.2, 0.05) == pytest.approx(0.06)
+    assert pacing.first_start(0.3, 0.2, 0.06) == pytest.approx(0.06)
+    assert pacing.first_start(0.3, 0.2, 0.07) == pytest.approx(0.26)
 
 
 def test_phases_spread_evenly_for_any_number_of_users() -> None:

@@ -52,6 +52,46 @@ def test_pacing_lateness_delays_every_next_start_and_adds_up() -> None:
     assert np.allclose(reference.send, [0.0, 0.6, 1.2, 1.8])
 
 
+def test_users_started_late_send_first_at_their_next_grid_point() -> None:
+    # period 0.5 s, the load starts 0.4 s into the run: user 0 (grid 0, 0.5, ...) first at 0.5,
+    # user 1 (grid 0.309, 0.809, ...) first at 0.809
+    prof = profile(users=2, rps=4.0)
+    delayed = replace(prof, load=replace(prof.load, start_delay=0.4))
+    sends = sorted([0.5, 1.0, 1.5] + [at(1, 0.5) + k * 0.5 for k in (1, 2, 3)])
+    assert run(delayed, run_for(2.0)).send.tolist() == pytest.approx(sends)
+    reference = simulate_reference(delayed, run_for(2.0), np.random.default_rng(0), [0.5] * 3)
+    assert reference.send.tolist() == pytest.approx(sends)
+
+
+def test_open_arrivals_begin_when_the_load_starts() -> None:
+    prof = profile(replicas=10, users=40, rps=200.0, arrival="poisson")
+    delayed = replace(prof, load=replace(prof.load, start_delay=3.0))
+    for trace in (
+        run(delayed, run_for(10.0)),
+        simulate_reference(delayed, run_for(10.0), np.random.default_rng(0), [0.5] * 10),
+    ):
+        assert trace.send.min() >= 3.0
+        assert len(trace.send) == pytest.approx(7.0 * 200, rel=0.05)
+
+
+def test_each_replication_draws_where_the_loads_grid_sits() -> None:
+    """The load's clock is not the run's: seen from the run its grid sits at a shift of its own,
+    the same for every user, drawn per replication (the kernel and the reference alike)."""
+    prof = profile(users=3, rps=6.0)
+    shifts = []
+    for seed in range(20):
+        trace = simulate(prof, run_for(2.0), np.random.default_rng(seed))
+        shift = trace.timeline.load_shift
+        firsts = [pacing.first_start(pacing.user_phase(u, shift), 0.5, 0.0) for u in range(3)]
+        assert trace.send.tolist() == pytest.approx(
+            sorted(t + k * 0.5 for t in firsts for k in range(4) if t + k * 0.5 < 2.0)
+        )
+        reference = simulate_reference(prof, run_for(2.0), np.random.default_rng(seed))
+        assert reference.timeline.load_shift == shift
+        shifts.append(shift)
+    assert 0.0 <= min(shifts) < 0.2 and 0.8 < max(shifts) < 1.0
+
+
 def test_a_slow_answer_delays_the_users_next_request() -> None:
     # period 0.5 s, answers take 0.7 s: the next request starts as soon as the answer is in
     tr = run(profile(users=1, rps=2.0, service=0.7, concurrency=1), run_for(3.0))
