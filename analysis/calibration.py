@@ -38,7 +38,8 @@ What is fitted, from what, and why this way:
    features) that found cached features, when the record has at least 30; readiness: the start-up
    time of pods the chaos took down and the record shows coming back (analysis/readiness_fit.py).
 6. The load: its pacing lateness (from the baseline's request rate) and its start delay (from the
-   run's first request, less the mean wait for a grid point).
+   run's first request, less the mean wait for a grid point); the chaos tooling's lag
+   (`faultTiming`: the first injection after its step's start, the faults' end after the phase's).
 
 Fit quality: the Wasserstein distance and p50/p95 of the simulated baseline, run through the full
 simulator (the overhead inside the kernel) on seeds the fit did not use, with the profile as it was
@@ -63,7 +64,7 @@ from analysis.readiness_fit import StartupFit, fit_startup
 from analysis.record import RunData
 from chaos.calibration import Calibration, FitQuality, Quantiles
 from chaos.durations import precise_duration, rounded_duration
-from chaos.system import SystemProfile
+from chaos.system import FaultTiming, SystemProfile
 from load import MAX_SPAWN_RATE
 from sim.replication import simulate
 
@@ -122,6 +123,27 @@ def fit_start_delay(data: RunData) -> float | None:
     first = min(r.time for r in data.records) - data.origin
     wait = 0.5 / load.rps if load.arrival == "closed" else 1.0 / load.rps
     return rounded_duration(max(0.0, round(first - wait, 4)))
+
+
+def fit_fault_timing(data: RunData) -> FaultTiming | None:
+    """The chaos tooling's lag, read off the record: the first injection after its step's start,
+    and the last end after the chaos phase's end when the runner deleted the faults there (every
+    step lasting to the phase end, the run not stopped earlier; else the profile's removeDelay).
+    None when nothing was injected."""
+    experiment, origin, injected = data.experiment, data.origin, data.fault_start
+    if origin is None or injected is None or not experiment.chaos:
+        return None
+    chaos_start, chaos_end = experiment.phases.bounds()["chaos"]
+    first = chaos_start + min(step.after for step in experiment.chaos)
+    remove = experiment.system.fault_timing.remove_delay
+    to_phase_end = all(
+        step.manifest.duration is None or chaos_start + step.after + step.manifest.duration >= chaos_end
+        for step in experiment.chaos
+    )
+    ended = data.fault_end
+    if to_phase_end and ended is not None and ended - origin >= chaos_end:
+        remove = ended - origin - chaos_end
+    return FaultTiming(rounded_duration(max(0.0, injected - origin - first)), rounded_duration(remove))
 
 
 def fit_pacing_lateness(data: RunData) -> float | None:
@@ -184,6 +206,9 @@ def calibrate(
     lateness = fit_pacing_lateness(data)
     if lateness is not None:
         profile = replace(profile, load=replace(profile.load, pacing_lateness=lateness))
+    timing = fit_fault_timing(data)
+    if timing is not None:
+        profile = replace(profile, fault_timing=timing)
     start_delay = fit_start_delay(data)
     if start_delay is not None:
         profile = replace(profile, load=replace(profile.load, start_delay=start_delay))
@@ -239,6 +264,11 @@ def calibrated_document(original: dict[str, Any], result: CalibrationResult) -> 
         spec.setdefault("load", {})["pacingLateness"] = precise_duration(p.load.pacing_lateness)
     if p.load.start_delay:
         spec.setdefault("load", {})["startDelay"] = precise_duration(p.load.start_delay)
+    if p.fault_timing != result.original.fault_timing:
+        spec["faultTiming"] = {
+            "applyDelay": precise_duration(p.fault_timing.apply_delay),
+            "removeDelay": precise_duration(p.fault_timing.remove_delay),
+        }
     spec["calibration"] = result.calibration.to_document()
     return doc
 
@@ -307,6 +337,12 @@ def report(result: CalibrationResult) -> list[str]:
         )
     if p.load.start_delay != original.load.start_delay:
         rows.append(("load start delay", _ms(original.load.start_delay), _ms(p.load.start_delay), ""))
+    for name, before, after in (
+        ("fault apply delay", original.fault_timing.apply_delay, p.fault_timing.apply_delay),
+        ("fault remove delay", original.fault_timing.remove_delay, p.fault_timing.remove_delay),
+    ):
+        if after != before:
+            rows.append((name, _ms(before), _ms(after), ""))
     if result.startup is not None:
         s = result.startup
         rows.append(

@@ -183,6 +183,16 @@ class Load:
 
 
 @dataclass(frozen=True)
+class FaultTiming:
+    """How long after the runner applies a fault it acts, and after the runner deletes it it stops:
+    the chaos tooling's own lag (on the testbed its API and the fault proxy; on a cluster Chaos
+    Mesh's controller and daemon). Requests in between still see the system as it was."""
+
+    apply_delay: float = 0.0
+    remove_delay: float = 0.0
+
+
+@dataclass(frozen=True)
 class Variation:
     """Run-to-run variation: what differs between two runs of the same experiment on the same system
     that the simulator's own randomness does not produce. Each Monte Carlo replication stands for
@@ -212,6 +222,7 @@ class SystemProfile:
     model_quality: ModelQuality = field(default_factory=ModelQuality)
     client: Client = field(default_factory=Client)
     load: Load = field(default_factory=Load)
+    fault_timing: FaultTiming = field(default_factory=FaultTiming)
     request_overhead: Distribution | None = None
     """Time spent outside the pod on every answer (HTTP, the load balancer, the client's own
     process): the simulator adds one draw to each attempt's latency as the client sees it, and the
@@ -281,6 +292,9 @@ def parse_system_profile(data: object, file: str, problems: list[Problem]) -> Sy
         model_quality=_model_quality(spec.section("modelQuality", required=False)),
         client=_client(spec.section("client")),
         load=parse_load(spec.section("load")),
+        fault_timing=(
+            _fault_timing(spec.section("faultTiming")) if spec.has("faultTiming") else FaultTiming()
+        ),
         request_overhead=(
             parse_distribution(spec.section("requestOverhead")) if spec.has("requestOverhead") else None
         ),
@@ -433,6 +447,14 @@ def _versions(f: Fields) -> dict[str, float]:
     versions = {str(name): f.fraction(str(name)) for name in list(f.data)}
     f.finish()
     return versions
+
+
+def _fault_timing(f: Fields) -> FaultTiming:
+    t = FaultTiming(
+        apply_delay=f.duration("applyDelay", default=0.0), remove_delay=f.duration("removeDelay", default=0.0)
+    )
+    f.finish()
+    return t
 
 
 def _variation(f: Fields) -> Variation:

@@ -14,7 +14,8 @@ from sim.scenario import InvalidScenarioError, Phase, PodFault, RolloutFault, Sc
 
 
 def scenario_from_experiment(experiment: Experiment) -> Scenario:
-    """The phases, load and faults of `experiment`, in seconds from the start of the run.
+    """The phases, load and faults of `experiment`, in seconds from the start of the run; each fault
+    acts `faultTiming.applyDelay` after its step's start and stops `removeDelay` after the phase end.
 
     A value the simulator cannot play (a valid spec may still hold one, such as a loss of "0") is an
     InvalidScenarioError that names the file it came from."""
@@ -23,9 +24,10 @@ def scenario_from_experiment(experiment: Experiment) -> Scenario:
     pod_faults: list[PodFault] = []
     store_faults: list[StoreFault] = []
     rollouts: list[RolloutFault] = []
+    timing = experiment.system.fault_timing
     for step in experiment.chaos:
-        start = chaos_start + step.after
-        duration = _duration(step, chaos_end - start)
+        start = chaos_start + step.after + timing.apply_delay
+        duration = _duration(step, start, chaos_end + timing.remove_delay)
         manifest = step.manifest
         with _naming(manifest.source):
             if isinstance(manifest, Rollout):
@@ -61,10 +63,11 @@ def _naming(file: str) -> Iterator[None]:
         raise InvalidScenarioError(f"{file}: {exc}") from exc
 
 
-def _duration(step: ChaosStep, until_phase_end: float) -> float:
-    """A fault without `duration` lasts until the runner deletes it at the end of the chaos phase."""
+def _duration(step: ChaosStep, start: float, deleted: float) -> float:
+    """How long a fault acting from `start` lasts: its `duration`, unless the runner's deletion at
+    the end of the chaos phase (acting at `deleted`) comes first; without one, until then."""
     duration = step.manifest.duration
-    return until_phase_end if duration is None else min(duration, until_phase_end)
+    return deleted - start if duration is None else min(duration, deleted - start)
 
 
 def _selects(manifest: ChaosManifest, labels: dict[str, str], namespace: str, target: bool = False) -> bool:

@@ -22,6 +22,7 @@ from analysis.calibration import (
     CalibrationResult,
     calibrate,
     calibrated_document,
+    fit_fault_timing,
     fit_pacing_lateness,
     fit_start_delay,
     hit_rate,
@@ -30,7 +31,7 @@ from analysis.calibration import (
 from analysis.readiness_fit import fit_startup
 from analysis.record import ChaosWindow
 from chaos.record import Event, EventKind
-from chaos.system import Distribution, load_system_profile
+from chaos.system import Distribution, FaultTiming, load_system_profile
 from load import Record
 from tests.analysis.calibration_fakes import ORIGIN, ROOT, seed_experiment, synthetic_run, truth
 
@@ -125,7 +126,8 @@ def test_the_report_has_each_fitted_value_with_its_interval(two_minutes: Calibra
 
 def test_without_prometheus_series_only_the_overhead_is_fitted() -> None:
     experiment = seed_experiment(60.0)
-    actual = truth(experiment.system, 0.030, 0.003, OVERHEAD)  # the profile's own service and store
+    own = experiment.system  # the profile's own service and store, an overhead outside the pods
+    actual = truth(own, own.service.service_time.mean, own.feature_store.latency.mean, OVERHEAD)
     data = synthetic_run(actual, experiment, with_series=False)
     result = calibrate(data, resamples=2, replications=1)
     assert result.profile.service.service_time == experiment.system.service.service_time
@@ -224,6 +226,19 @@ def test_a_new_pods_probe_period_bounds_the_start_up_time() -> None:
         replace(killed, chaos=failed, events=[*events, back]), profile, np.random.default_rng(0)
     )
     assert both is not None and both.value == pytest.approx(5.0) and both.pods == 2
+
+
+def test_the_chaos_toolings_lag_is_read_off_the_injection_and_the_end() -> None:
+    experiment = seed_experiment(60.0)  # chaos from 60 s to 360 s; the delay's 5 m last all of it
+    data = synthetic_run(experiment.system, experiment)
+    assert fit_fault_timing(data) is None  # nothing injected
+    delayed = ChaosWindow("ns/d", "NetworkChaos", "delay", (), ORIGIN + 60.012, ORIGIN + 360.004)
+    timing = fit_fault_timing(replace(data, chaos=(delayed,)))
+    assert timing == FaultTiming(apply_delay=pytest.approx(0.012), remove_delay=pytest.approx(0.004))
+    # stopped early (an abort): when the runner deleted it tells nothing of the lag at the phase end
+    aborted = replace(delayed, ended_at=ORIGIN + 100.0)
+    timing = fit_fault_timing(replace(data, chaos=(aborted,)))
+    assert timing is not None and timing.remove_delay == experiment.system.fault_timing.remove_delay
 
 
 def test_the_loads_start_delay_is_read_off_the_first_request() -> None:

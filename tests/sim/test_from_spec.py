@@ -4,6 +4,7 @@ import shutil
 from pathlib import Path
 
 import pytest
+import yaml
 
 from chaos.errors import SimulationError
 from chaos.spec import load_experiment
@@ -20,20 +21,19 @@ def test_pod_failure_becomes_a_pod_fault_in_the_chaos_phase() -> None:
         ("recovery", 720.0, 900.0),
     ]
     (fault,) = scenario.pod_faults
-    assert (fault.action, fault.start, fault.duration, fault.mode, fault.value) == (
-        "pod-failure",
-        120.0,
-        600.0,
-        "fixed-percent",
-        "30",
-    )
+    assert (fault.action, fault.mode, fault.value) == ("pod-failure", "fixed-percent", "30")
+    # the seed profile's faultTiming: the fault acts 11 ms after the phase starts; its 10 m last
+    # until the runner's deletion at the phase end acts, 3 ms after it
+    assert fault.start == pytest.approx(120.011)
+    assert fault.start + fault.duration == pytest.approx(720.003)
     assert scenario.store_faults == ()
 
 
 def test_network_latency_becomes_a_store_delay() -> None:
     scenario = scenario_from_experiment(load_experiment(EXPERIMENTS / "network-latency.experiment.yaml"))
     (fault,) = scenario.store_faults
-    assert (fault.action, fault.start, fault.duration) == ("delay", 120.0, 300.0)
+    assert (fault.action, fault.start) == ("delay", pytest.approx(120.011))
+    assert fault.start + fault.duration == pytest.approx(420.003)  # its 5 m: the whole chaos phase
     assert (fault.latency, fault.jitter, fault.correlation) == pytest.approx((0.5, 0.1, 0.25))
     assert scenario.load is not None
     assert scenario.load.rps == 200
@@ -49,7 +49,19 @@ def test_pod_kill_is_instant() -> None:
     scenario = scenario_from_experiment(load_experiment(EXPERIMENTS / "pod-kill-50.experiment.yaml"))
     (fault,) = scenario.pod_faults
     assert fault.action == "pod-kill"
-    assert fault.end(scenario.horizon) == fault.start == 60.0
+    assert fault.end(scenario.horizon) == fault.start == pytest.approx(60.011)
+
+
+def test_without_fault_timing_faults_act_at_their_steps_start(tmp_path: Path) -> None:
+    for name in ("system.yaml", "pod-failure.yaml", "pod-failure.experiment.yaml"):
+        shutil.copy(EXPERIMENTS / name, tmp_path / name)
+    profile = tmp_path / "system.yaml"
+    document = yaml.safe_load(profile.read_text())
+    document["spec"].pop("faultTiming")
+    profile.write_text(yaml.safe_dump(document))
+    scenario = scenario_from_experiment(load_experiment(tmp_path / "pod-failure.experiment.yaml"))
+    (fault,) = scenario.pod_faults
+    assert (fault.start, fault.duration) == (120.0, 600.0)
 
 
 def test_chaos_the_model_cannot_play_is_refused(tmp_path: Path) -> None:
