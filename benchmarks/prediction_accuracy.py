@@ -16,6 +16,12 @@ totals against the targets:
     .venv/bin/python benchmarks/prediction_accuracy.py                 # every case (about 3 min each)
     .venv/bin/python benchmarks/prediction_accuracy.py --cases seed-pod-failure,seed-network-latency
     .venv/bin/python benchmarks/prediction_accuracy.py --list
+    .venv/bin/python benchmarks/prediction_accuracy.py --keep runs/grid     # keep the case folders
+    .venv/bin/python benchmarks/prediction_accuracy.py --rescore runs/grid  # re-predict kept runs
+
+`--rescore` runs nothing: it re-predicts each kept case's recorded run with the simulator as it is
+now (the a-priori profile the run had, and the hindcast), offline, and scores it against the same
+observations, so a model change can be checked against runs already made.
 
 Prints figures; asserts nothing. Every testbed it starts it stops, whatever happens.
 """
@@ -30,7 +36,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -47,6 +53,9 @@ from chaos.spec import load_experiment  # noqa: E402
 from runner.backend import open_testbed, testbed_seams  # noqa: E402
 from runner.runner import Runner  # noqa: E402
 from runner.state import RunOptions  # noqa: E402
+from sim.forecast import forecast  # noqa: E402
+from sim.from_spec import scenario_from_experiment  # noqa: E402
+from sim.montecarlo import predict  # noqa: E402
 from testbed import lifecycle  # noqa: E402
 from testbed.rundir import RunDir  # noqa: E402
 
@@ -163,6 +172,22 @@ def run_case(case: Case, folder: Path, calibrate: bool = True) -> tuple[ScoreCar
     return card, calibrated, time.monotonic() - began
 
 
+def rescore_case(case: Case, folder: Path) -> tuple[ScoreCard, ScoreCard]:
+    """The kept case in `folder` re-predicted from its own profile and from its calibrated baseline
+    with the simulator as it is now, both scored against the recorded observations."""
+    records = sorted(p for p in (folder / "runs").glob(f"{case.name}-*") if p.is_dir())
+    if not records:
+        raise SystemExit(f"{folder}: no run record of {case.name} under runs/")
+    record = records[-1]
+    data = RunData.load(record)
+    analysis = analyse(data)
+    scenario = scenario_from_experiment(data.experiment)
+    prediction = predict(data.experiment.system, scenario, replications=REPLICATIONS, seed=SEED, jobs=2)
+    summary = forecast(data.experiment, prediction).summary()
+    card = score_run(replace(data, forecast=summary), analysis, record.name)
+    return card, hindcast(data, analysis, record.name, replications=REPLICATIONS, jobs=2)
+
+
 def _terminate(signum: int, frame: object) -> None:
     raise KeyboardInterrupt(f"signal {signum}")
 
@@ -243,6 +268,9 @@ def main() -> None:
     parser.add_argument("--cases", help="comma-separated case names (default: all)")
     parser.add_argument("--list", action="store_true", help="list the cases and exit")
     parser.add_argument("--keep", type=Path, help="keep each case's folder (run records) under this path")
+    parser.add_argument(
+        "--rescore", type=Path, help="re-predict and score the cases kept under this path (runs nothing)"
+    )
     args = parser.parse_args()
     if args.list:
         for case in CASES:
@@ -254,8 +282,19 @@ def main() -> None:
         parser.error(f"--cases: unknown {', '.join(sorted(unknown))} (see --list)")
     print(f"phases {PHASES}; {REPLICATIONS} replications per prediction; errors are observed - predicted")
     print(ROW.format("case", "conf.", "avail.", "p95", "first trip", "recovery", "p95 PI"))
-    cards, calibrated = [], []
+    cards: list[ScoreCard] = []
+    calibrated: list[ScoreCard] = []
     for case in (c for c in CASES if c.name in wanted):
+        if args.rescore is not None:
+            if not (args.rescore / case.name).is_dir():
+                print(f"{case.name}: not kept under {args.rescore}")
+                continue
+            card, again = rescore_case(case, args.rescore / case.name)
+            cards.append(card)
+            calibrated.append(again)
+            print_case(case.name, card, 0.0)
+            print_case("  calibrated (hindcast)", again, 0.0)
+            continue
         folder = Path(tempfile.mkdtemp(prefix=f"chaoslab-{case.name}-"))
         try:
             card, hind, seconds = run_case(case, folder)

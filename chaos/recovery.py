@@ -16,6 +16,10 @@ Definition (seconds, resolution one second):
 - the service has recovered at the later of the two; recovery_time is that moment minus the end of
   the last fault (never negative). None when either condition is never met before the run ends, or
   when the scenario has no fault that ends before the run does.
+
+A run knows the ready pods only from the runner's samples, one every `SAMPLE_PERIOD` from its start,
+so a pod ready at 105.2 s counts from the 106 s sample; the simulator's exact ready times go
+through `as_sampled` first, so that both sides measure the same way.
 """
 
 from __future__ import annotations
@@ -26,6 +30,14 @@ import numpy as np
 
 TOLERANCE = 0.01
 STABLE_SECONDS = 5
+SAMPLE_PERIOD = 1.0
+"""Seconds between two of the runner's samples (ready pods, records, abort conditions), from the
+run's start."""
+
+
+def as_sampled(times: np.ndarray, period: float = SAMPLE_PERIOD) -> np.ndarray:
+    """When a sampler ticking at k * `period` from the run's start first sees changes at `times`."""
+    return np.ceil(np.asarray(times, dtype=float) / period - 1e-9) * period
 
 
 def baseline_level(requests: np.ndarray, successes: np.ndarray, fault_start: float) -> float:

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from chaos.record import Event, ReadySample, RunStatus
+from chaos.recovery import SAMPLE_PERIOD
 from chaos.spec import ChaosStep
 from load import Record
 from runner.abort import AbortTrigger
@@ -23,8 +24,9 @@ from runner.seams import LoadHandle
 from runner.steady_state import SteadyState
 from sim.forecast_summary import ForecastSummary
 
-TICK = 1.0
-"""Seconds between two observations (pods, records, abort conditions, progress)."""
+TICK = SAMPLE_PERIOD
+"""Seconds between two observations (pods, records, abort conditions, progress): the period the
+simulator's recovery times assume (chaos.recovery)."""
 LOAD_START_TIMEOUT = 60.0
 LOAD_END_GRACE = 30.0
 

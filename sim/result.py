@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from chaos.errors import SimulationError
-from chaos.recovery import recovery_time
+from chaos.recovery import as_sampled, recovery_time
 from chaos.system import ModelQuality, SystemProfile
 from sim import outcomes as oc
 from sim.exported import ExportedCounts, exported_counts
@@ -276,7 +276,7 @@ def summarise(
         recovered = recovery_time(
             seconds["requests"],
             seconds["successes"],
-            times,
+            as_sampled(times),  # as the runner's samples see the pods
             counts,
             profile.service.replicas,
             fault_start,

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from chaos.errors import SimulationError
-from chaos.recovery import TOLERANCE, recovery_time
+from chaos.recovery import TOLERANCE, as_sampled, recovery_time
 from chaos.system import ModelQuality
 from sim import outcomes as oc
 from sim.result import expected_wrong, phase_stats, sampled_wrong, second_series, summarise
@@ -157,6 +157,23 @@ def test_summary_of_a_replication() -> None:
         rep.metric("availability")
     with pytest.raises(SimulationError, match="must be None"):
         rep.metric("recovery_time", "chaos")
+
+
+def test_the_replications_recovery_sees_the_pods_as_the_runners_samples_do() -> None:
+    # a pod failed from 1 s to 2 s is ready again at 5.2 s: the runner, sampling every second
+    # from the run's start, sees it at 6 s, so the run measures 4 s after the fault, not 3.2
+    prof = profile(replicas=3)
+    scenario = Scenario(
+        (Phase("baseline", 0, 1), Phase("chaos", 1, 2), Phase("recovery", 2, 10)),
+        pod_faults=(PodFault("pod-failure", 1.0, 1.0),),
+    )
+    events = (Event(1.0, "pod-not-ready", 0), Event(5.2, "pod-ready", 0))
+    rows = [(t + 0.5, 0.01, oc.OK) for t in range(10)]
+    tr = trace(rows)
+    timeline = Timeline(events, 3, 10.0, (0.0,) * 3)
+    rep = summarise(prof, scenario, Trace(tr.send, tr.start, tr.end, tr.code, timeline, ()))
+    assert rep.recovery_time == pytest.approx(4.0)
+    assert as_sampled(np.array([0.0, 5.2, 6.0, 6.0000001])).tolist() == pytest.approx([0.0, 6.0, 6.0, 7.0])
 
 
 def test_a_lone_noisy_second_long_after_the_fault_does_not_undo_a_recovery() -> None:
