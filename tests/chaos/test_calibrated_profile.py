@@ -30,10 +30,13 @@ def _write(tmp_path: Path, document: dict[str, Any], name: str = "system.yaml") 
     return path
 
 
-def test_without_the_new_fields_a_profile_reads_as_before() -> None:
-    profile = load_system_profile(EXPERIMENTS / "system.yaml")
+def test_without_the_new_fields_a_profile_reads_as_before(tmp_path: Path) -> None:
+    document = _seed_profile()
+    document["spec"].pop("requestOverhead")
+    profile = load_system_profile(_write(tmp_path, document))
     assert profile.request_overhead is None and profile.calibration is None
     assert profile.parameter_sets == ()
+    assert load_system_profile(EXPERIMENTS / "system.yaml").request_overhead is not None  # the seed's
 
 
 def test_request_overhead_and_calibration_read_back_as_written(tmp_path: Path) -> None:
@@ -116,7 +119,8 @@ def test_a_profile_given_instead_of_the_specs_own_replaces_it(tmp_path: Path) ->
     experiment = load_experiment(spec, other)
     assert experiment.system.source == str(other)
     assert experiment.system.request_overhead == Distribution("constant", 0.01, 0.0)
-    assert load_experiment(spec).system.request_overhead is None
+    seed = load_experiment(spec).system.request_overhead  # the seed profile's own
+    assert seed is not None and (seed.kind, seed.mean, seed.cv) == ("lognormal", pytest.approx(0.0008), 0.2)
     document["spec"]["service"]["replicas"] = "many"
     bad = _write(tmp_path, document, "bad.yaml")
     with pytest.raises(InvalidSpecError, match=r"bad\.yaml: spec\.service\.replicas: must be a whole number"):

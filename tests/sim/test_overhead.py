@@ -110,7 +110,7 @@ def test_both_models_agree_statistically_with_a_random_overhead() -> None:
 
 
 def test_the_overhead_changes_only_what_the_client_sees() -> None:
-    system = load_system_profile(ROOT / "experiments" / "system.yaml")
+    system = replace(load_system_profile(ROOT / "experiments" / "system.yaml"), request_overhead=None)
     overhead = Distribution("gamma", 0.005, 0.5)
     scenario = run_for(30.0)
     without = simulate(system, scenario, np.random.default_rng(4))
@@ -144,8 +144,10 @@ def test_weibull_draws_have_the_asked_mean_and_cv() -> None:
 
 
 def _system() -> SystemProfile:
-    """The seed profile without run-to-run variation (tests/sim/test_variation.py has that)."""
-    return replace(load_system_profile(ROOT / "experiments" / "system.yaml"), variation=Variation())
+    """The seed profile without run-to-run variation (tests/sim/test_variation.py has that) and
+    without its request overhead (the parameter sets bring theirs)."""
+    seed = load_system_profile(ROOT / "experiments" / "system.yaml")
+    return replace(seed, variation=Variation(), request_overhead=None)
 
 
 def _calibrated(overheads: list[float]) -> tuple[Calibration, ...]:
