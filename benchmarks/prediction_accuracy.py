@@ -19,9 +19,10 @@ totals against the targets:
     .venv/bin/python benchmarks/prediction_accuracy.py --keep runs/grid     # keep the case folders
     .venv/bin/python benchmarks/prediction_accuracy.py --rescore runs/grid  # re-predict kept runs
 
-`--rescore` runs nothing: it re-predicts each kept case's recorded run with the simulator as it is
-now (the a-priori profile the run had, and the hindcast), offline, and scores it against the same
-observations, so a model change can be checked against runs already made.
+`--rescore` runs nothing: it re-predicts each kept case's recorded run with the simulator and the
+case's profile as they are now (and the hindcast from the run's baseline), offline, and scores it
+against the same observations, so a model or profile change can be checked against runs already
+made.
 
 Prints figures; asserts nothing. Every testbed it starts it stops, whatever happens.
 """
@@ -173,17 +174,20 @@ def run_case(case: Case, folder: Path, calibrate: bool = True) -> tuple[ScoreCar
 
 
 def rescore_case(case: Case, folder: Path) -> tuple[ScoreCard, ScoreCard]:
-    """The kept case in `folder` re-predicted from its own profile and from its calibrated baseline
-    with the simulator as it is now, both scored against the recorded observations."""
+    """The kept case in `folder` re-predicted with the simulator as it is now, from the case's
+    profile as experiments/ now has it and from the run's calibrated baseline, both scored against
+    the recorded observations."""
     records = sorted(p for p in (folder / "runs").glob(f"{case.name}-*") if p.is_dir())
     if not records:
         raise SystemExit(f"{folder}: no run record of {case.name} under runs/")
     record = records[-1]
-    data = RunData.load(record)
+    with tempfile.TemporaryDirectory(prefix=f"chaoslab-rescore-{case.name}-") as now:
+        experiment = load_experiment(write_case(case, Path(now)))
+    data = replace(RunData.load(record), experiment=experiment)
     analysis = analyse(data)
-    scenario = scenario_from_experiment(data.experiment)
-    prediction = predict(data.experiment.system, scenario, replications=REPLICATIONS, seed=SEED, jobs=2)
-    summary = forecast(data.experiment, prediction).summary()
+    scenario = scenario_from_experiment(experiment)
+    prediction = predict(experiment.system, scenario, replications=REPLICATIONS, seed=SEED, jobs=2)
+    summary = forecast(experiment, prediction).summary()
     card = score_run(replace(data, forecast=summary), analysis, record.name)
     return card, hindcast(data, analysis, record.name, replications=REPLICATIONS, jobs=2)
 
