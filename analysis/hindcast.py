@@ -15,6 +15,7 @@ from analysis.analyse import Analysis
 from analysis.calibration import RESAMPLES, calibrate
 from analysis.record import RunData
 from analysis.score import ScoreCard, score_run
+from chaos.spec import Experiment
 from sim.forecast import forecast
 from sim.from_spec import scenario_from_experiment
 from sim.montecarlo import predict
@@ -39,7 +40,20 @@ def hindcast(
         start_delay=calibrated.load.start_delay,
     )
     experiment = replace(data.experiment, system=calibrated, load=load)
+    return repredicted(data, analysis, experiment, f"{run} (hindcast)".strip(), replications, seed, jobs)
+
+
+def repredicted(
+    data: RunData,
+    analysis: Analysis,
+    experiment: Experiment,
+    run: str = "",
+    replications: int = REPLICATIONS,
+    seed: int = 0,
+    jobs: int = 1,
+) -> ScoreCard:
+    """The run's observations scored against `experiment` (its profile included) predicted anew."""
     scenario = scenario_from_experiment(experiment)
-    prediction = predict(calibrated, scenario, replications=replications, seed=seed, jobs=jobs)
+    prediction = predict(experiment.system, scenario, replications=replications, seed=seed, jobs=jobs)
     summary = forecast(experiment, prediction).summary()
-    return score_run(replace(data, forecast=summary), analysis, f"{run} (hindcast)".strip())
+    return score_run(replace(data, forecast=summary), analysis, run)

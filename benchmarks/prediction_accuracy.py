@@ -47,16 +47,13 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from analysis.analyse import analyse  # noqa: E402
-from analysis.hindcast import hindcast  # noqa: E402
+from analysis.hindcast import hindcast, repredicted  # noqa: E402
 from analysis.record import RunData  # noqa: E402
 from analysis.score import MetricScore, ScoreCard, score_run  # noqa: E402
 from chaos.spec import load_experiment  # noqa: E402
 from runner.backend import open_testbed, testbed_seams  # noqa: E402
 from runner.runner import Runner  # noqa: E402
 from runner.state import RunOptions  # noqa: E402
-from sim.forecast import forecast  # noqa: E402
-from sim.from_spec import scenario_from_experiment  # noqa: E402
-from sim.montecarlo import predict  # noqa: E402
 from testbed import lifecycle  # noqa: E402
 from testbed.rundir import RunDir  # noqa: E402
 
@@ -185,10 +182,7 @@ def rescore_case(case: Case, folder: Path) -> tuple[ScoreCard, ScoreCard]:
         experiment = load_experiment(write_case(case, Path(now)))
     data = replace(RunData.load(record), experiment=experiment)
     analysis = analyse(data)
-    scenario = scenario_from_experiment(experiment)
-    prediction = predict(experiment.system, scenario, replications=REPLICATIONS, seed=SEED, jobs=2)
-    summary = forecast(experiment, prediction).summary()
-    card = score_run(replace(data, forecast=summary), analysis, record.name)
+    card = repredicted(data, analysis, experiment, record.name, REPLICATIONS, SEED, jobs=2)
     return card, hindcast(data, analysis, record.name, replications=REPLICATIONS, jobs=2)
 
 

@@ -24,7 +24,7 @@ from sim.breaker import REJECT, TRIAL, CircuitBreaker
 from sim.cache import cache_model, entity_sampler
 from sim.scenario import Scenario
 from sim.store import LOST, Connections, StoreFaults
-from sim.timeline import Cluster, Event, Timeline, load_shift, probe_offsets
+from sim.timeline import Cluster, Event, Timeline, placement
 from sim.trace import Trace
 from sim.variates import Stream, sampler, uniforms
 
@@ -235,12 +235,7 @@ def simulate_reference(
     alone (their pods' per-revision model chaos is checked against hand-computed cases instead)."""
     if scenario.rollouts:
         raise SimulationError("the reference model does not play rollouts; use sim.kernel")
-    kubelet: tuple[float, ...] | None = None
-    shift = 0.0
-    if offsets is None:
-        offsets = probe_offsets(profile, rng)
-        kubelet = probe_offsets(profile, rng)
-        shift = load_shift(rng)
+    offsets, kubelet, shift = placement(profile, rng, offsets)
     model = ReferenceModel(profile, scenario, rng)
     cluster = Cluster(model.env, profile, offsets, model.on_cluster, kubelet_offsets=kubelet)
     model.cluster = cluster

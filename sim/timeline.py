@@ -486,6 +486,17 @@ def load_shift(rng: np.random.Generator) -> float:
     return float(rng.spawn(1)[0].random())
 
 
+def placement(
+    profile: SystemProfile, rng: np.random.Generator, offsets: Sequence[float] | None
+) -> tuple[Sequence[float], tuple[float, ...] | None, float]:
+    """Where a replication's periodic things sit: the load balancer's check phases, the kubelet's
+    probe phases (None: the same as the load balancer's) and the load's grid shift. `offsets` given,
+    a run placed by hand: the kubelet at those phases and the grid unshifted; otherwise all drawn."""
+    if offsets is not None:
+        return offsets, None, 0.0
+    return probe_offsets(profile, rng), probe_offsets(profile, rng), load_shift(rng)
+
+
 def play_timeline(
     profile: SystemProfile,
     scenario: Scenario,
@@ -498,12 +509,7 @@ def play_timeline(
     strategy, n = profile.service.strategy, profile.service.replicas
     # spare slots: the surge, and the pods one step of the rollout deletes while they terminate
     surge = 2 * strategy.surge(n) + strategy.unavailable(n) if scenario.rollouts else 0
-    kubelet: tuple[float, ...] | None = None
-    shift = 0.0
-    if offsets is None:
-        offsets = probe_offsets(profile, rng)
-        kubelet = probe_offsets(profile, rng)
-        shift = load_shift(rng)
+    offsets, kubelet, shift = placement(profile, rng, offsets)
     if surge and len(offsets) == profile.service.replicas:  # the surge slots' checks, drawn after
         period = profile.readiness.period
         offsets = (*offsets, *(float(x) for x in rng.uniform(0.0, period, surge)))
