@@ -23,6 +23,9 @@ from sim.alert_series import RENDERED
 from sim.forecast_summary import AlertEvaluation, AlertSummary
 from sim.montecarlo import Estimate, estimate
 
+TIMES = (0.0, math.inf)
+"""Where an alert's first-fire time and firing duration can lie (seconds)."""
+
 _STRINGS = re.compile(r'"(?:[^"\\]|\\.)*"|\'(?:[^\'\\]|\\.)*\'|`[^`]*`')
 _METRICS = re.compile(r"\b(?:mlservice_[a-z0-9_]+|kube_[a-z0-9_]+|up)\b")
 
@@ -137,11 +140,11 @@ class AlertPrediction:
                 AlertSummary(
                     name=rule.name,
                     probability=float(np.mean(np.isfinite(first))) if len(first) else None,
-                    first_fire=estimate(first),
-                    duration=estimate(self.duration(rule.name)),
+                    first_fire=estimate(first, bounds=TIMES),
+                    duration=estimate(self.duration(rule.name), bounds=TIMES),
                 )
             )
         return tuple(out)
 
     def time_to_all(self, names: Sequence[str]) -> Estimate:
-        return estimate(self.all_fired(names))
+        return estimate(self.all_fired(names), bounds=TIMES)

@@ -24,7 +24,8 @@ from chaos.spec import (
 )
 from sim.alerts import AlertPrediction
 from sim.forecast_summary import BlankSummary, CriterionSummary, ForecastSummary, PredictionSummary
-from sim.montecarlo import Estimate, Prediction, estimate
+from sim.interval import UNBOUNDED
+from sim.montecarlo import Estimate, Prediction, domain, estimate
 
 UNIT_SCALE = {"s": 1.0, "ms": 1000.0, "percent": 100.0, "fraction": 1.0, "pods": 1.0, "rps": 1.0}
 
@@ -109,9 +110,12 @@ def _fill(blank: Blank, prediction: Prediction) -> FilledBlank:
     values = prediction.values(blank.metric, blank.phase)
     if blank.relative_to is not None:
         values = values - prediction.values(blank.metric, blank.relative_to)
-    scaled = values * UNIT_SCALE[blank.unit]
+    scale = UNIT_SCALE[blank.unit]
+    low, high = domain(blank.metric)
+    bounds = UNBOUNDED if blank.relative_to is not None else (low * scale, high * scale)
     median = blank.metric.startswith("latency_")
-    return FilledBlank(blank, estimate(np.asarray(scaled, dtype=float), median=median), len(values))
+    estimated = estimate(np.asarray(values * scale, dtype=float), median=median, bounds=bounds)
+    return FilledBlank(blank, estimated, len(values))
 
 
 def _criterion(

@@ -3,15 +3,18 @@
 Replication i draws from the i-th child of `numpy.random.SeedSequence(seed).spawn(R)`, so the
 numbers depend on the seed only, never on how many processes ran them. Every metric gets a point
 estimate (the mean over replications; for latency quantiles the median of the per-replication
-quantiles) and a 90 % prediction interval: the 5th to 95th percentile of the per-replication values
-(numpy's linear interpolation). A calibrated profile carries bootstrap parameter sets
-(`SystemProfile.parameter_sets`); replication i then runs with set i mod n, so the interval holds the
-parameters' uncertainty too. A profile's run-to-run variation (`variation.speed`) gives replication i
-its own speed factor, the i-th normal draw of a stream of its own (`SeedSequence(seed, spawn_key=
-(VARIATION_STREAM,))`), so the interval holds the spread between runs as well, and a replication's
-factor does not depend on how many replications there are. Undefined per-replication values (the
-breaker never tripped, no successful request) are left out; `Estimate.count` says how many
-replications had a value. The JSON form (`Prediction.to_dict`) is documented in sim/README.md.
+quantiles) and a 90 % prediction interval for the value of the next run (sim/interval.py: order
+statistics from 19 replications on, Student's t below, clipped to the metric's domain); per-second
+series get the 5th to 95th percentile band of the replications (numpy's linear interpolation), a
+picture of their spread rather than a claim about one run. A calibrated profile carries bootstrap
+parameter sets (`SystemProfile.parameter_sets`); replication i then runs with set i mod n, so the
+interval holds the parameters' uncertainty too. A profile's run-to-run variation (`variation.speed`)
+gives replication i its own speed factor, the i-th normal draw of a stream of its own
+(`SeedSequence(seed, spawn_key=(VARIATION_STREAM,))`), so the interval holds the spread between
+runs as well, and a replication's factor does not depend on how many replications there are.
+Undefined per-replication values (the breaker never tripped, no successful request) are left out;
+`Estimate.count` says how many replications had a value. The JSON form (`Prediction.to_dict`) is
+documented in sim/README.md.
 """
 
 from __future__ import annotations
@@ -30,6 +33,7 @@ from chaos.errors import SimulationError
 from chaos.metrics import SERIES
 from chaos.spec import compare
 from chaos.system import SystemProfile
+from sim.interval import UNBOUNDED, Bounds, prediction_interval
 from sim.replication import run_replication
 from sim.result import PHASE_METRICS, RUN_METRICS, Replication
 from sim.scenario import Phase, Scenario
@@ -39,7 +43,9 @@ log = logging.getLogger(__name__)
 SCHEMA_VERSION = 1
 VARIATION_STREAM = 2**31
 """The spawn key of the run-to-run variation's random stream (replications use keys 0..R-1)."""
-INTERVAL = (5.0, 95.0)  # percentiles of the per-replication values: a 90 % prediction interval
+INTERVAL = (5.0, 95.0)  # percentiles of the per-replication values of a per-second series' band
+SHARES = frozenset({"availability", "error_rate", "cache_share", "fallback_share", "wrong_rate"})
+"""Metrics that are a share of requests, in [0, 1]; every other metric is at or above 0."""
 MEDIAN_METRICS = frozenset(m for m in PHASE_METRICS if m.startswith("latency_"))
 
 Progress = Callable[[int, int], None]
@@ -68,13 +74,19 @@ class Band:
     high: np.ndarray
 
 
-def estimate(values: np.ndarray, median: bool = False) -> Estimate:
-    """The estimate of per-replication `values` (NaN = undefined in that replication)."""
+def domain(metric: str) -> Bounds:
+    """Where `metric`'s values can lie."""
+    return (0.0, 1.0) if metric in SHARES else (0.0, math.inf)
+
+
+def estimate(values: np.ndarray, median: bool = False, bounds: Bounds = UNBOUNDED) -> Estimate:
+    """The estimate of per-replication `values` (NaN = undefined in that replication): their mean
+    (median if `median`) and the 90 % prediction interval of the next value, within `bounds`."""
     defined = values[np.isfinite(values)]
     if not len(defined):
         return Estimate(None, None, None, 0)
     point = float(np.median(defined) if median else np.mean(defined))
-    low, high = (float(x) for x in np.percentile(defined, INTERVAL))
+    low, high = prediction_interval(defined, bounds)
     return Estimate(point, low, high, len(defined))
 
 
@@ -104,7 +116,7 @@ class Prediction:
 
     def metric(self, name: str, phase: str | None = None) -> Estimate:
         """Point estimate and 90 % interval of `name` in `phase` (None for whole-run metrics)."""
-        return estimate(self.values(name, phase), median=name in MEDIAN_METRICS)
+        return estimate(self.values(name, phase), median=name in MEDIAN_METRICS, bounds=domain(name))
 
     def probability(self, metric: str, phase: str | None, op: str, threshold: float) -> float:
         """Share of replications in which `metric op threshold` held (undefined values do not hold)."""
@@ -128,7 +140,7 @@ class Prediction:
         for key in keys:
             parts = np.array([counts(r)[key] for r in self.replications], dtype=float)
             with np.errstate(invalid="ignore", divide="ignore"):
-                out[key] = estimate(parts / totals)
+                out[key] = estimate(parts / totals, bounds=(0.0, 1.0))
         return out
 
     def latency_sketch(self, phase: str) -> np.ndarray:

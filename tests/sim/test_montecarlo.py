@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
 
 import numpy as np
 import pytest
+from scipy import stats
 
 from chaos.errors import SimulationError
 from chaos.metrics import METRICS
@@ -59,11 +61,14 @@ def test_progress_is_reported_per_replication_inline(system: SystemProfile, scen
     assert seen == [(1, 3), (2, 3), (3, 3)]
 
 
-def test_estimates_are_the_mean_and_the_5th_to_95th_percentile(prediction: Prediction) -> None:
+def test_estimates_are_the_mean_and_the_prediction_interval_of_the_next_replication(
+    prediction: Prediction,
+) -> None:
     values = prediction.values("availability", "chaos")
     est = prediction.metric("availability", "chaos")
     assert est.point == pytest.approx(values.mean())
-    assert (est.low, est.high) == pytest.approx(tuple(np.percentile(values, [5, 95])))
+    half = stats.t.ppf(0.95, 5) * values.std(ddof=1) * math.sqrt(1 + 1 / 6)  # six replications
+    assert (est.low, est.high) == pytest.approx((values.mean() - half, min(values.mean() + half, 1.0)))
     assert est.count == 6
     assert est.low is not None and est.high is not None and est.point is not None
     assert est.low <= est.point <= est.high
