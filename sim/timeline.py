@@ -287,11 +287,13 @@ class Cluster:
     def _controller(self) -> Generator[simpy.Event, None, None]:
         while True:
             self._changed = self.env.event()
-            self._deploy_step()
+            while self._deploy_step():  # its own scale-down is a change it syncs on at once
+                pass
             yield self._changed
 
-    def _deploy_step(self) -> None:
-        """One pass of the RollingUpdate (testbed/replicaset.py's `_roll`)."""
+    def _deploy_step(self) -> bool:
+        """One pass of the RollingUpdate (testbed/replicaset.py's `_roll`); whether it deleted pods
+        (the pods still terminating count for nothing, so the next pass may create new ones)."""
         n, current = self.n, self.current
         strategy = self.profile.service.strategy
         existing = [s for s in range(self.slots) if self.exists[s]]
@@ -308,7 +310,8 @@ class Cluster:
             existing.append(slot)
             new.append(slot)
         if not old:
-            return
+            return False
+        deleted = False
         min_available = n - strategy.unavailable(n)
         ready = sum(1 for s in existing if self.ready[s])
         budget = len(existing) - min_available - sum(1 for s in new if not self.ready[s])
@@ -319,7 +322,9 @@ class Cluster:
                 break
             ready -= 1 if self.ready[slot] else 0
             self._delete(slot)
+            deleted = True
             budget -= 1
+        return deleted
 
     def _set_template(self, slot: int, always: bool = False) -> None:
         """The slot's new pod runs the current revision (recorded when it changes, or `always`)."""

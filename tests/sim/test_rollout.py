@@ -46,6 +46,17 @@ def test_a_rollout_keeps_every_replica_ready_and_surges_by_max_surge() -> None:
     assert 130.0 < last < 130.0 + 60.0 and counts[-1] == 10  # rolled back within the recovery phase
 
 
+def test_the_next_batch_is_created_as_the_last_one_is_ready() -> None:
+    """The controller syncs on its own scale-down: the old pods it deletes still terminate, count
+    for nothing, and the next batch starts at once, not when they have drained."""
+    p, s = ten_pods(), rollout(Template(model_version="v2"), duration=None)
+    timeline = play_timeline(p, s, np.random.default_rng(5))
+    created = sorted({e.time for e in timeline.events if e.kind == "pod-template" and e.detail == "1"})
+    ready = sorted({e.time for e in timeline.events if e.kind == "pod-ready" and e.time > 30.0})
+    assert created == pytest.approx([30.0, 37.0, 44.0, 51.0])  # batches of 3, 3, 3, 1, 7 s each
+    assert ready == pytest.approx([37.0, 44.0, 51.0, 58.0])
+
+
 def test_max_unavailable_takes_pods_away_before_new_ones_are_ready() -> None:
     p = ten_pods(RolloutStrategy("0", "20%"))
     timeline = play_timeline(p, rollout(Template(model_version="v2")), np.random.default_rng(2))
