@@ -203,10 +203,18 @@ class Variation:
     factor (median 1) that scales `serviceTime` and `requestOverhead` for a whole run, the way a
     shared machine, CPU frequency and neighbours make one run slower than the next. 0: none.
     `benchmarks/run_to_run.py` measures it from repeated runs."""
+    fault_lag: float = 0.0
+    """Spread of the chaos tooling's lag between runs: sigma of the natural log of a factor (median
+    1) on `faultTiming.applyDelay` for a whole run; its faults act (and stop) that much earlier or
+    later, never before their step. 0: the lag is the same in every run."""
 
     def factor(self, z: float) -> float:
         """The speed factor for a standard normal draw `z`."""
         return math.exp(self.speed * z)
+
+    def lag_factor(self, z: float) -> float:
+        """The fault-lag factor for a standard normal draw `z`."""
+        return math.exp(self.fault_lag * z)
 
 
 @dataclass(frozen=True)
@@ -458,7 +466,10 @@ def _fault_timing(f: Fields) -> FaultTiming:
 
 
 def _variation(f: Fields) -> Variation:
-    v = Variation(speed=f.number("speed", default=0.0, minimum=0.0, maximum=1.0))
+    v = Variation(
+        speed=f.number("speed", default=0.0, minimum=0.0, maximum=1.0),
+        fault_lag=f.number("faultLag", default=0.0, minimum=0.0, maximum=3.0),
+    )
     f.finish()
     return v
 

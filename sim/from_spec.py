@@ -45,6 +45,7 @@ def scenario_from_experiment(experiment: Experiment) -> Scenario:
             load=experiment.load,
             model_chaos=experiment.system.model_chaos.enabled,
             rollouts=tuple(rollouts),
+            tooling_lag=timing.apply_delay,
         )
 
 

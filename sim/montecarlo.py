@@ -11,7 +11,9 @@ parameter sets (`SystemProfile.parameter_sets`); replication i then runs with se
 interval holds the parameters' uncertainty too. A profile's run-to-run variation (`variation.speed`)
 gives replication i its own speed factor, the i-th normal draw of a stream of its own
 (`SeedSequence(seed, spawn_key=(VARIATION_STREAM,))`), so the interval holds the spread between
-runs as well, and a replication's factor does not depend on how many replications there are.
+runs as well, and a replication's factor does not depend on how many replications there are; its
+`variation.faultLag` likewise gives each replication its own chaos-tooling lag (`replication_lags`,
+a stream of its own), which moves its faults by milliseconds.
 Undefined per-replication values (the breaker never tripped, no successful request) are left out;
 `Estimate.count` says how many replications had a value. The JSON form (`Prediction.to_dict`) is
 documented in sim/README.md.
@@ -43,6 +45,8 @@ log = logging.getLogger(__name__)
 SCHEMA_VERSION = 1
 VARIATION_STREAM = 2**31
 """The spawn key of the run-to-run variation's random stream (replications use keys 0..R-1)."""
+LAG_STREAM = 2**31 + 1
+"""The spawn key of the fault lag's random stream (`variation.faultLag`)."""
 INTERVAL = (5.0, 95.0)  # percentiles of the per-replication values of a per-second series' band
 SHARES = frozenset({"availability", "error_rate", "cache_share", "fallback_share", "wrong_rate"})
 """Metrics that are a share of requests, in [0, 1]; every other metric is at or above 0."""
@@ -199,6 +203,18 @@ def replication_profiles(profile: SystemProfile, replications: int, seed: int = 
     return [p.with_speed(profile.variation.factor(float(z))) for p, z in zip(profiles, draws, strict=True)]
 
 
+def replication_lags(
+    profile: SystemProfile, scenario: Scenario, replications: int, seed: int = 0
+) -> list[float]:
+    """How much later than the scenario's tooling lag (`faultTiming.applyDelay`) each replication's
+    faults act (`variation.faultLag`; seconds, negative for sooner, never before their step)."""
+    apply, spread = scenario.tooling_lag, profile.variation
+    if spread.fault_lag == 0 or apply == 0:
+        return [0.0] * replications
+    stream = np.random.default_rng(np.random.SeedSequence(seed, spawn_key=(LAG_STREAM,)))
+    return [apply * (spread.lag_factor(float(z)) - 1.0) for z in stream.standard_normal(replications)]
+
+
 def predict(
     profile: SystemProfile,
     scenario: Scenario,
@@ -213,17 +229,19 @@ def predict(
         raise SimulationError(f"replications={replications} must be >= 1")
     seeds = np.random.SeedSequence(seed).spawn(replications)
     profiles = replication_profiles(profile, replications, seed)
+    scenarios = [scenario.lagged(d) for d in replication_lags(profile, scenario, replications, seed)]
     workers = _workers(jobs, replications)
     results: list[Replication | None] = [None] * replications
     if workers == 1:
         for i, child in enumerate(seeds):
-            results[i] = run_replication(profiles[i], scenario, child)
+            results[i] = run_replication(profiles[i], scenarios[i], child)
             if progress is not None:
                 progress(i + 1, replications)
     else:
         with ProcessPoolExecutor(max_workers=workers) as pool:
             futures = {
-                pool.submit(run_replication, profiles[i], scenario, child): i for i, child in enumerate(seeds)
+                pool.submit(run_replication, profiles[i], scenarios[i], child): i
+                for i, child in enumerate(seeds)
             }
             for done, future in enumerate(as_completed(futures), start=1):
                 results[futures[future]] = future.result()

@@ -8,7 +8,7 @@ part of the scenario: the selector mode is resolved per replication, at random, 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from chaos.errors import SimulationError
 from chaos.selection import check_mode
@@ -174,6 +174,9 @@ class Scenario:
     load: Load | None = None
     model_chaos: bool | None = None
     rollouts: tuple[RolloutFault, ...] = ()
+    tooling_lag: float = 0.0
+    """How much of each fault's start is the chaos tooling's lag (scenario_from_experiment puts
+    `faultTiming.applyDelay` there); `variation.faultLag` varies that part between runs."""
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "phases", tuple(self.phases))
@@ -203,6 +206,23 @@ class Scenario:
     def horizon(self) -> float:
         """The end of the run: the end of the last phase."""
         return self.phases[-1].end
+
+    def lagged(self, delta: float) -> Scenario:
+        """This scenario with every fault acting (and stopping) `delta` seconds later, kept inside
+        the run: one run's chaos tooling slower or faster than the profile's `faultTiming`."""
+        if delta == 0.0:
+            return self
+        latest = math.nextafter(self.horizon, 0.0)
+
+        def moved(start: float) -> float:
+            return min(max(start + delta, 0.0), latest)
+
+        return replace(
+            self,
+            pod_faults=tuple(replace(f, start=moved(f.start)) for f in self.pod_faults),
+            store_faults=tuple(replace(f, start=moved(f.start)) for f in self.store_faults),
+            rollouts=tuple(replace(f, start=moved(f.start)) for f in self.rollouts),
+        )
 
     def phase(self, name: str) -> Phase:
         for phase in self.phases:

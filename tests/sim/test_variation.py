@@ -14,8 +14,9 @@ import yaml
 
 from chaos.errors import InvalidSpecError
 from chaos.system import Distribution, SystemProfile, Variation, load_system_profile
-from sim.montecarlo import predict, replication_profiles
-from tests.sim.builders import run_for
+from sim.montecarlo import predict, replication_lags, replication_profiles
+from sim.scenario import PodFault, Scenario, StoreFault
+from tests.sim.builders import run_for, three_phases
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -89,3 +90,50 @@ def test_a_bad_speed_is_one_line_naming_the_field(tmp_path: Path, value: object)
     with pytest.raises(InvalidSpecError) as err:
         load_system_profile(path)
     assert "spec.variation.speed" in str(err.value) and str(path) in str(err.value)
+
+
+def _lagging(lag: float) -> SystemProfile:
+    system = load_system_profile(ROOT / "experiments" / "system.yaml")
+    return replace(system, variation=Variation(speed=0.0, fault_lag=lag))
+
+
+def _kill(tooling_lag: float = 0.011) -> Scenario:
+    kill = PodFault("pod-kill", 10.0 + tooling_lag, None, "fixed", "2")
+    return three_phases(10.0, 20.0, 10.0, pod_faults=(kill,), tooling_lag=tooling_lag)
+
+
+def test_each_replication_gets_its_own_fault_lag_never_before_the_step() -> None:
+    lags = np.array(replication_lags(_lagging(0.25), _kill(), 4000, seed=3))
+    assert (lags > -0.011).all()  # the lag is a factor on the 11 ms: a fault never acts before its step
+    assert np.log1p(lags / 0.011).std() == pytest.approx(0.25, rel=0.05)
+    assert replication_lags(_lagging(0.25), _kill(), 3, seed=3) == pytest.approx(list(lags[:3]), rel=1e-15)
+    assert replication_lags(_lagging(0.0), _kill(), 3) == [0.0] * 3
+    assert replication_lags(_lagging(0.25), _kill(0.0), 3) == [0.0] * 3  # no tooling lag to vary
+
+
+def test_a_lagged_scenario_moves_every_fault_and_nothing_else() -> None:
+    scenario = three_phases(
+        10.0,
+        20.0,
+        10.0,
+        pod_faults=(PodFault("pod-kill", 10.011, None, "fixed", "2"),),
+        store_faults=(StoreFault("partition", 10.011, 20.0),),
+    )
+    moved = scenario.lagged(0.004)
+    assert moved.phases == scenario.phases
+    assert moved.pod_faults[0].start == pytest.approx(10.015) and moved.store_faults[
+        0
+    ].start == pytest.approx(10.015)
+    assert moved.store_faults[0].duration == 20.0
+    assert scenario.lagged(0.0) is scenario
+    assert scenario.lagged(-50.0).pod_faults[0].start == 0.0
+
+
+def test_the_fault_lag_gives_a_deterministic_recovery_some_width() -> None:
+    """A pod-kill's replacement is ready a fixed time after the kill, sampled on the runner's
+    seconds; the recovery time is measured from the kill, so a run's lag is what makes it vary."""
+    scenario = _kill()
+    fixed = predict(_lagging(0.0), scenario, replications=6, seed=1, jobs=1).metric("recovery_time")
+    spread = predict(_lagging(0.25), scenario, replications=6, seed=1, jobs=1).metric("recovery_time")
+    assert fixed.low == fixed.high
+    assert spread.low is not None and spread.high is not None and spread.high - spread.low > 0.001
