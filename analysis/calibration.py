@@ -129,13 +129,17 @@ def fit_fault_timing(data: RunData) -> FaultTiming | None:
     """The chaos tooling's lag, read off the record: the first injection after its step's start,
     and the last end after the chaos phase's end when the runner deleted the faults there (every
     step lasting to the phase end, the run not stopped earlier; else the profile's removeDelay).
-    None when nothing was injected."""
+    The end is the action's own (`removeDelays`) when every step is of one action the profile
+    lists there, else `removeDelay`. None when nothing was injected."""
     experiment, origin, injected = data.experiment, data.origin, data.fault_start
     if origin is None or injected is None or not experiment.chaos:
         return None
     chaos_start, chaos_end = experiment.phases.bounds()["chaos"]
     first = chaos_start + min(step.after for step in experiment.chaos)
-    remove = experiment.system.fault_timing.remove_delay
+    timing = experiment.system.fault_timing
+    actions = {getattr(step.manifest, "action", "") for step in experiment.chaos}
+    action = next(iter(actions)) if len(actions) == 1 and actions <= set(timing.remove_delays) else None
+    remove = timing.remove_delay if action is None else timing.remove_delay_of(action)
     to_phase_end = all(
         step.manifest.duration is None or chaos_start + step.after + step.manifest.duration >= chaos_end
         for step in experiment.chaos
@@ -143,7 +147,12 @@ def fit_fault_timing(data: RunData) -> FaultTiming | None:
     ended = data.fault_end
     if to_phase_end and ended is not None and ended - origin >= chaos_end:
         remove = ended - origin - chaos_end
-    return FaultTiming(rounded_duration(max(0.0, injected - origin - first)), rounded_duration(remove))
+    apply = rounded_duration(max(0.0, injected - origin - first))
+    if action is None:
+        return replace(timing, apply_delay=apply, remove_delay=rounded_duration(remove))
+    return replace(
+        timing, apply_delay=apply, remove_delays={**timing.remove_delays, action: rounded_duration(remove)}
+    )
 
 
 def fit_pacing_lateness(data: RunData) -> float | None:
@@ -269,6 +278,10 @@ def calibrated_document(original: dict[str, Any], result: CalibrationResult) -> 
             "applyDelay": precise_duration(p.fault_timing.apply_delay),
             "removeDelay": precise_duration(p.fault_timing.remove_delay),
         }
+        if p.fault_timing.remove_delays:
+            spec["faultTiming"]["removeDelays"] = {
+                k: precise_duration(v) for k, v in p.fault_timing.remove_delays.items()
+            }
     spec["calibration"] = result.calibration.to_document()
     return doc
 
@@ -340,6 +353,10 @@ def report(result: CalibrationResult) -> list[str]:
     for name, before, after in (
         ("fault apply delay", original.fault_timing.apply_delay, p.fault_timing.apply_delay),
         ("fault remove delay", original.fault_timing.remove_delay, p.fault_timing.remove_delay),
+        *(
+            (f"fault remove delay ({action})", original.fault_timing.remove_delay_of(action), after)
+            for action, after in p.fault_timing.remove_delays.items()
+        ),
     ):
         if after != before:
             rows.append((name, _ms(before), _ms(after), ""))

@@ -19,6 +19,7 @@ from chaos.distributions import parse_distribution as parse_distribution
 from chaos.documents import read_document
 from chaos.errors import InvalidSpecError, Problem
 from chaos.fields import Fields
+from chaos.manifest import NETWORK_ACTIONS, POD_ACTIONS
 
 API_VERSION = "chaoslab.dev/v1alpha1"
 ARRIVALS = ("closed", "poisson")
@@ -190,6 +191,13 @@ class FaultTiming:
 
     apply_delay: float = 0.0
     remove_delay: float = 0.0
+    remove_delays: dict[str, float] = field(default_factory=dict)
+    """`removeDelay` for one Chaos Mesh action where it differs (a pod-failure's removal restarts
+    containers, a network fault's only drops rules)."""
+
+    def remove_delay_of(self, action: str) -> float:
+        """How long after its deletion a fault of `action` stops."""
+        return self.remove_delays.get(action, self.remove_delay)
 
 
 @dataclass(frozen=True)
@@ -459,10 +467,26 @@ def _versions(f: Fields) -> dict[str, float]:
 
 def _fault_timing(f: Fields) -> FaultTiming:
     t = FaultTiming(
-        apply_delay=f.duration("applyDelay", default=0.0), remove_delay=f.duration("removeDelay", default=0.0)
+        apply_delay=f.duration("applyDelay", default=0.0),
+        remove_delay=f.duration("removeDelay", default=0.0),
+        remove_delays=_remove_delays(f.section("removeDelays", required=False)),
     )
     f.finish()
     return t
+
+
+def _remove_delays(f: Fields) -> dict[str, float]:
+    delays: dict[str, float] = {}
+    for action in list(f.data):
+        if str(action) not in (*POD_ACTIONS, *NETWORK_ACTIONS):
+            f.problem(
+                str(action), f.data[action], f"must be one of {', '.join((*POD_ACTIONS, *NETWORK_ACTIONS))}"
+            )
+            f.consume(str(action))
+            continue
+        delays[str(action)] = f.duration(str(action))
+    f.finish()
+    return delays
 
 
 def _variation(f: Fields) -> Variation:

@@ -26,9 +26,12 @@ def scenario_from_experiment(experiment: Experiment) -> Scenario:
     rollouts: list[RolloutFault] = []
     timing = experiment.system.fault_timing
     for step in experiment.chaos:
-        start = chaos_start + step.after + timing.apply_delay
-        duration = _duration(step, start, chaos_end + timing.remove_delay)
         manifest = step.manifest
+        start = chaos_start + step.after + timing.apply_delay
+        remove = (
+            timing.remove_delay if isinstance(manifest, Rollout) else timing.remove_delay_of(manifest.action)
+        )
+        duration = _duration(step, start, chaos_end + remove)
         with _naming(manifest.source):
             if isinstance(manifest, Rollout):
                 rollouts.append(RolloutFault(start, _template(manifest, experiment.system), duration))

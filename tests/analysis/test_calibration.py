@@ -31,7 +31,8 @@ from analysis.calibration import (
 from analysis.readiness_fit import fit_startup
 from analysis.record import ChaosWindow
 from chaos.record import Event, EventKind
-from chaos.system import Distribution, FaultTiming, load_system_profile
+from chaos.spec import load_experiment
+from chaos.system import Distribution, load_system_profile
 from load import Record
 from tests.analysis.calibration_fakes import ORIGIN, ROOT, seed_experiment, synthetic_run, truth
 
@@ -234,7 +235,15 @@ def test_the_chaos_toolings_lag_is_read_off_the_injection_and_the_end() -> None:
     assert fit_fault_timing(data) is None  # nothing injected
     delayed = ChaosWindow("ns/d", "NetworkChaos", "delay", (), ORIGIN + 60.012, ORIGIN + 360.004)
     timing = fit_fault_timing(replace(data, chaos=(delayed,)))
-    assert timing == FaultTiming(apply_delay=pytest.approx(0.012), remove_delay=pytest.approx(0.004))
+    assert timing is not None and (timing.apply_delay, timing.remove_delay) == pytest.approx((0.012, 0.004))
+    assert timing.remove_delays == experiment.system.fault_timing.remove_delays  # kept: not a pod-failure
+    # a pod-failure's end goes to its own entry, the network faults' removeDelay kept
+    pod_failure = load_experiment(ROOT / "experiments" / "pod-failure.experiment.yaml")
+    start, end = pod_failure.phases.bounds()["chaos"]
+    failed = ChaosWindow("ns/f", "PodChaos", "pod-failure", (), ORIGIN + start + 0.012, ORIGIN + end + 0.03)
+    pod = fit_fault_timing(replace(data, chaos=(failed,), experiment=pod_failure))
+    assert pod is not None and pod.remove_delay == experiment.system.fault_timing.remove_delay
+    assert pod.remove_delay_of("pod-failure") == pytest.approx(0.03)
     # stopped early (an abort): when the runner deleted it tells nothing of the lag at the phase end
     aborted = replace(delayed, ended_at=ORIGIN + 100.0)
     timing = fit_fault_timing(replace(data, chaos=(aborted,)))

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import shutil
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -23,9 +24,11 @@ def test_pod_failure_becomes_a_pod_fault_in_the_chaos_phase() -> None:
     (fault,) = scenario.pod_faults
     assert (fault.action, fault.mode, fault.value) == ("pod-failure", "fixed-percent", "30")
     # the seed profile's faultTiming: the fault acts 11 ms after the phase starts; its 10 m last
-    # until the runner's deletion at the phase end acts, 3 ms after it
+    # its 10 m (to 720.011 s) end before the runner's deletion at the phase end acts, a pod-failure's
+    # own 24 ms after it
     assert fault.start == pytest.approx(120.011)
-    assert fault.start + fault.duration == pytest.approx(720.003)
+    assert fault.start + fault.duration == pytest.approx(720.011)
+    assert scenario.tooling_lag == pytest.approx(0.011)
     assert scenario.store_faults == ()
 
 
@@ -33,7 +36,7 @@ def test_network_latency_becomes_a_store_delay() -> None:
     scenario = scenario_from_experiment(load_experiment(EXPERIMENTS / "network-latency.experiment.yaml"))
     (fault,) = scenario.store_faults
     assert (fault.action, fault.start) == ("delay", pytest.approx(120.011))
-    assert fault.start + fault.duration == pytest.approx(420.003)  # its 5 m: the whole chaos phase
+    assert fault.start + fault.duration == pytest.approx(420.008)  # its 5 m: the whole chaos phase
     assert (fault.latency, fault.jitter, fault.correlation) == pytest.approx((0.5, 0.1, 0.25))
     assert scenario.load is not None
     assert scenario.load.rps == 200
@@ -72,3 +75,14 @@ def test_chaos_the_model_cannot_play_is_refused(tmp_path: Path) -> None:
     experiment = load_experiment(tmp_path / "pod-failure.experiment.yaml")
     with pytest.raises(SimulationError, match="does not select the service pods"):
         scenario_from_experiment(experiment)
+
+
+def test_a_fault_deleted_at_the_phase_end_stops_after_its_actions_own_remove_delay() -> None:
+    experiment = load_experiment(EXPERIMENTS / "pod-failure.experiment.yaml")
+    short = replace(experiment, phases=replace(experiment.phases, chaos=60.0))  # deleted before its 10 m
+    (fault,) = scenario_from_experiment(short).pod_faults
+    assert fault.start + fault.duration == pytest.approx(180.024)  # pod-failure: removeDelays' 24 ms
+    timing = replace(experiment.system.fault_timing, remove_delays={})
+    plain = replace(short, system=replace(short.system, fault_timing=timing))
+    (fault,) = scenario_from_experiment(plain).pod_faults
+    assert fault.start + fault.duration == pytest.approx(180.008)  # else removeDelay's 8 ms

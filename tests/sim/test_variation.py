@@ -137,3 +137,15 @@ def test_the_fault_lag_gives_a_deterministic_recovery_some_width() -> None:
     spread = predict(_lagging(0.25), scenario, replications=6, seed=1, jobs=1).metric("recovery_time")
     assert fixed.low == fixed.high
     assert spread.low is not None and spread.high is not None and spread.high - spread.low > 0.001
+
+
+def test_a_remove_delay_for_an_unknown_action_is_one_line_naming_it(tmp_path: Path) -> None:
+    doc = yaml.safe_load((ROOT / "experiments" / "system.yaml").read_text())
+    doc["spec"]["faultTiming"]["removeDelays"] = {"pod-explode": "5ms"}
+    path = tmp_path / "system.yaml"
+    path.write_text(yaml.safe_dump(doc))
+    with pytest.raises(InvalidSpecError) as err:
+        load_system_profile(path)
+    message = str(err.value)
+    assert "spec.faultTiming.removeDelays.pod-explode" in message and str(path) in message
+    assert "\n" not in message.strip()
