@@ -241,6 +241,14 @@ def totals(cards: list[ScoreCard]) -> None:
         if scores
         else "\nnothing scored"
     )
+    spread = [m for m in scores if m.width and m.width > 0]
+    if scores and spread:
+        held = sum(1 for m in spread if m.inside)
+        print(
+            f"  of them {len(scores) - len(spread)} with an interval of zero width (every replication "
+            f"agreed: 100 % availability, all pods ready, ...); the other {held}/{len(spread)} inside "
+            f"({held / len(spread):.0%})"
+        )
     for (metric, phase), target in TARGETS.items():
         found = [m for c in cards if (m := find(c, metric, phase)) is not None]
         if not found:
