@@ -476,15 +476,14 @@ def _fault_timing(f: Fields) -> FaultTiming:
 
 
 def _remove_delays(f: Fields) -> dict[str, float]:
+    known = (*POD_ACTIONS, *NETWORK_ACTIONS)
     delays: dict[str, float] = {}
-    for action in list(f.data):
-        if str(action) not in (*POD_ACTIONS, *NETWORK_ACTIONS):
-            f.problem(
-                str(action), f.data[action], f"must be one of {', '.join((*POD_ACTIONS, *NETWORK_ACTIONS))}"
-            )
-            f.consume(str(action))
+    for action in map(str, list(f.data)):
+        if action not in known:
+            f.problem(action, f.data[action], f"must be one of {', '.join(known)}")
+            f.consume(action)
             continue
-        delays[str(action)] = f.duration(str(action))
+        delays[action] = f.duration(action)
     f.finish()
     return delays
 

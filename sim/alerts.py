@@ -21,10 +21,8 @@ import numpy as np
 
 from sim.alert_series import RENDERED
 from sim.forecast_summary import AlertEvaluation, AlertSummary
+from sim.interval import NON_NEGATIVE
 from sim.montecarlo import Estimate, estimate
-
-TIMES = (0.0, math.inf)
-"""Where an alert's first-fire time and firing duration can lie (seconds)."""
 
 _STRINGS = re.compile(r'"(?:[^"\\]|\\.)*"|\'(?:[^\'\\]|\\.)*\'|`[^`]*`')
 _METRICS = re.compile(r"\b(?:mlservice_[a-z0-9_]+|kube_[a-z0-9_]+|up)\b")
@@ -140,11 +138,11 @@ class AlertPrediction:
                 AlertSummary(
                     name=rule.name,
                     probability=float(np.mean(np.isfinite(first))) if len(first) else None,
-                    first_fire=estimate(first, bounds=TIMES),
-                    duration=estimate(self.duration(rule.name), bounds=TIMES),
+                    first_fire=estimate(first, bounds=NON_NEGATIVE),
+                    duration=estimate(self.duration(rule.name), bounds=NON_NEGATIVE),
                 )
             )
         return tuple(out)
 
     def time_to_all(self, names: Sequence[str]) -> Estimate:
-        return estimate(self.all_fired(names), bounds=TIMES)
+        return estimate(self.all_fired(names), bounds=NON_NEGATIVE)

@@ -31,11 +31,11 @@ from scipy import stats
 
 LEVEL = 0.90
 """Probability that the next value falls inside the interval."""
-MIN_DISTRIBUTION_FREE = 19
-"""Fewest values for which the order-statistic interval reaches LEVEL."""
 
 Bounds = tuple[float, float]
 UNBOUNDED: Bounds = (-math.inf, math.inf)
+SHARE: Bounds = (0.0, 1.0)
+NON_NEGATIVE: Bounds = (0.0, math.inf)
 
 
 def rank(count: int) -> int:

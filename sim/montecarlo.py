@@ -32,10 +32,10 @@ from typing import Any
 import numpy as np
 
 from chaos.errors import SimulationError
-from chaos.metrics import SERIES
+from chaos.metrics import METRICS, SERIES
 from chaos.spec import compare
 from chaos.system import SystemProfile
-from sim.interval import UNBOUNDED, Bounds, prediction_interval
+from sim.interval import NON_NEGATIVE, SHARE, UNBOUNDED, Bounds, prediction_interval
 from sim.replication import run_replication
 from sim.result import PHASE_METRICS, RUN_METRICS, Replication
 from sim.scenario import Phase, Scenario
@@ -48,8 +48,6 @@ VARIATION_STREAM = 2**31
 LAG_STREAM = 2**31 + 1
 """The spawn key of the fault lag's random stream (`variation.faultLag`)."""
 INTERVAL = (5.0, 95.0)  # percentiles of the per-replication values of a per-second series' band
-SHARES = frozenset({"availability", "error_rate", "cache_share", "fallback_share", "wrong_rate"})
-"""Metrics that are a share of requests, in [0, 1]; every other metric is at or above 0."""
 MEDIAN_METRICS = frozenset(m for m in PHASE_METRICS if m.startswith("latency_"))
 
 Progress = Callable[[int, int], None]
@@ -79,8 +77,9 @@ class Band:
 
 
 def domain(metric: str) -> Bounds:
-    """Where `metric`'s values can lie."""
-    return (0.0, 1.0) if metric in SHARES else (0.0, math.inf)
+    """Where `metric`'s values can lie: a fraction (chaos.metrics) in [0, 1], any other at or above 0."""
+    info = METRICS.get(metric)
+    return SHARE if info is not None and info.unit == "fraction" else NON_NEGATIVE
 
 
 def estimate(values: np.ndarray, median: bool = False, bounds: Bounds = UNBOUNDED) -> Estimate:
@@ -144,7 +143,7 @@ class Prediction:
         for key in keys:
             parts = np.array([counts(r)[key] for r in self.replications], dtype=float)
             with np.errstate(invalid="ignore", divide="ignore"):
-                out[key] = estimate(parts / totals, bounds=(0.0, 1.0))
+                out[key] = estimate(parts / totals, bounds=SHARE)
         return out
 
     def latency_sketch(self, phase: str) -> np.ndarray:

@@ -23,9 +23,8 @@ def test_pod_failure_becomes_a_pod_fault_in_the_chaos_phase() -> None:
     ]
     (fault,) = scenario.pod_faults
     assert (fault.action, fault.mode, fault.value) == ("pod-failure", "fixed-percent", "30")
-    # the seed profile's faultTiming: the fault acts 11 ms after the phase starts; its 10 m last
-    # its 10 m (to 720.011 s) end before the runner's deletion at the phase end acts, a pod-failure's
-    # own 24 ms after it
+    # the seed profile's faultTiming: the fault acts 11 ms after the phase starts; its 10 m (to
+    # 720.011 s) end before the runner's deletion at the phase end acts, a pod-failure's 24 ms after it
     assert fault.start == pytest.approx(120.011)
     assert fault.start + fault.duration == pytest.approx(720.011)
     assert scenario.tooling_lag == pytest.approx(0.011)
