@@ -32,7 +32,7 @@ from runner.executors.kubernetes import KubernetesExecutor
 from runner.executors.testbed import LocalTestbed, local_executor
 from runner.load_driver import LoadRun
 from runner.marker import Marker
-from runner.prediction import predict_run
+from runner.prediction import alert_interval, predict_run
 from runner.prerequisites import START_HINT, prerequisite_error
 from runner.prometheus import PrometheusApi
 from runner.seams import LoadHandle, Predictor, Seams
@@ -67,8 +67,14 @@ def testbed_seams(
     if predict:
 
         def predictor(experiment: Experiment) -> ForecastSummary:
+            rules = testbed.rules_file
             return predict_run(
-                experiment, replications=replications, seed=seed, jobs=jobs, rules=testbed.rules_file
+                experiment,
+                replications=replications,
+                seed=seed,
+                jobs=jobs,
+                rules=rules,
+                evaluation=alert_interval(prometheus, rules),
             )
 
     prometheus = PrometheusApi(testbed.prometheus_url)
@@ -171,7 +177,14 @@ def cluster_seams(
     if predict:
 
         def predictor(exp: Experiment) -> ForecastSummary:
-            return predict_run(exp, replications=replications, seed=seed, jobs=jobs, rules=rules)
+            return predict_run(
+                exp,
+                replications=replications,
+                seed=seed,
+                jobs=jobs,
+                rules=rules,
+                evaluation=alert_interval(prometheus, rules),
+            )
 
     prometheus = PrometheusApi(where.prometheus)
     try:

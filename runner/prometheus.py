@@ -3,7 +3,8 @@
 `PrometheusReader` is the seam (tests use a small fake of it); `PrometheusApi` is the real thing on
 prometheus-api-client's PrometheusConnect. The client has no call for `/api/v1/rules`, so "rules
 loaded" is asked in PromQL from Prometheus' own metrics (`prometheus_rule_group_rules`, rules per
-loaded group), which the testbed's Prometheus scrapes from itself like any cluster Prometheus does.
+loaded group), which the testbed's Prometheus scrapes from itself like any cluster Prometheus does;
+so is how often a group is evaluated (`prometheus_rule_group_interval_seconds`).
 The queries whose answers a run record keeps (FIRING_ALERTS, BREAKER_OPENED, BREAKERS_NOT_CLOSED)
 are turned into intervals and trips by analysis.signals, on the record alone.
 """
@@ -11,6 +12,8 @@ are turned into intervals and trips by analysis.signals, on the record alone.
 from __future__ import annotations
 
 import logging
+import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Protocol
@@ -24,6 +27,10 @@ from chaos.errors import ChaosLabError
 log = logging.getLogger(__name__)
 
 RULES_LOADED = "sum(prometheus_rule_group_rules)"
+RULE_INTERVAL = "prometheus_rule_group_interval_seconds"
+_REGEX_SPECIAL = re.compile(r"[.+*?()|\[\]{}^$\\]")
+"""What RE2 (PromQL's regular expressions) reads as syntax; re.escape also escapes "-", which RE2
+rejects outside a class."""
 REQUEST_TIMEOUT = 10
 
 
@@ -50,9 +57,18 @@ class PrometheusReader(Protocol):
 
     def rules_loaded(self) -> int: ...
 
+    def rule_interval(self, groups: Sequence[str]) -> float | None: ...
+
     def query_range(
         self, query: str, start: float, end: float, step: float = STEP
     ) -> list[dict[str, Any]]: ...
+
+
+def rule_interval_query(groups: Sequence[str]) -> str:
+    """PromQL for the longest evaluation interval of the rule groups named `groups`."""
+    names = "|".join(_REGEX_SPECIAL.sub(r"\\\g<0>", g) for g in groups)
+    pattern = f".*;({names})".replace("\\", "\\\\").replace('"', '\\"')  # inside a PromQL string
+    return f'max({RULE_INTERVAL}{{rule_group=~"{pattern}"}})'
 
 
 class PrometheusApi:
@@ -86,6 +102,13 @@ class PrometheusApi:
     def rules_loaded(self) -> int:
         result = self._call(RULES_LOADED, lambda: self._client.custom_query(RULES_LOADED))
         return int(float(result[0]["value"][1])) if result else 0
+
+    def rule_interval(self, groups: Sequence[str]) -> float | None:
+        """Seconds between evaluations of the rule groups named `groups` (the longest), as
+        Prometheus reports them (its `rule_group` label is "FILE;GROUP"); None if it reports none."""
+        query = rule_interval_query(groups)
+        result = self._call(query, lambda: self._client.custom_query(query))
+        return float(result[0]["value"][1]) if result else None
 
     def firing_alerts(self) -> list[str]:
         """The names of the alerts firing now (Prometheus' ALERTS series)."""

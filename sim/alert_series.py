@@ -2,8 +2,8 @@
 
 The alert rules (k8s/alert-rules.yaml) read what the pods export (service/README.md, "Metrics")
 and what kube-state-metrics (the testbed supervisor, on the testbed) exports. This module renders a
-replication into those series, sampled at every scrape (`scrape` seconds, from t = 0 to the
-horizon), so Prometheus' own rule engine can evaluate the rules on them (sim/promtool.py):
+replication into those series, sampled at every scrape (`scrape` seconds, from t = 0, or a later
+offset, to the horizon), so Prometheus' own rule engine can evaluate the rules on them (sim/promtool.py):
 
 - `mlservice_requests_total{outcome="success"|"error"}`, `mlservice_fallbacks_total` and
   `mlservice_request_duration_seconds_bucket{le}`: counters, cumulative over the run, from what
@@ -124,11 +124,13 @@ def series_name(name: str, labels: Sequence[tuple[str, str]] = ()) -> str:
     return name + "{" + ",".join(f'{k}="{v}"' for k, v in labels) + "}"
 
 
-def scrape_times(horizon: float, scrape: int) -> np.ndarray:
-    """Every scrape from t = 0 to the horizon, `scrape` whole seconds apart."""
+def scrape_times(horizon: float, scrape: int, offset: int = 0) -> np.ndarray:
+    """Every scrape from t = `offset` to the horizon, `scrape` whole seconds apart."""
     if scrape < 1:
         raise SimulationError(f"scrape={scrape} must be a whole number of seconds >= 1")
-    return np.arange(0, math.floor(horizon) + 1, scrape, dtype=np.int64)
+    if offset < 0:
+        raise SimulationError(f"offset={offset} must be a whole number of seconds >= 0")
+    return np.arange(offset, math.floor(horizon) + 1, scrape, dtype=np.int64)
 
 
 def _cumulative(per_second: np.ndarray, times: np.ndarray) -> list[Value]:
@@ -277,13 +279,15 @@ def render(
     horizon: float,
     scrape: int = 1,
     version: str | None = None,
+    offset: int = 0,
 ) -> list[InputSeries]:
-    """Every series the rules can read from this replication (the metrics `rendered(profile)`);
-    `version` is the model version a rollout serves (None: none)."""
+    """Every series the rules can read from this replication (the metrics `rendered(profile)`),
+    scraped from t = `offset` on (its first sample is the scrape at `offset`); `version` is the
+    model version a rollout serves (None: none)."""
     if replication.exported is None:
         raise SimulationError("the replication has no exported counts to render")
     service = profile.service
-    times = scrape_times(horizon, scrape)
+    times = scrape_times(horizon, scrape, offset)
     class_one = profile.model_quality.class_one
     mix = [] if class_one is None else prediction_series(replication.exported, times, class_one, version)
     return [

@@ -14,6 +14,16 @@ evaluation of every firing alert. Neither changes when an alert fires, so the ru
 without their annotations and without labels that hold no template (constant per rule); the rules
 the simulator cannot feed (sim/alerts.py, `AlertRule.missing`) are left out. The replications are
 split over `jobs` promtool processes, each given one file (JSON, which promtool reads as YAML).
+
+Evaluation phase: a Prometheus server evaluates a rule group every `evaluation_interval` at a phase
+of its own (a hash of the group), which has nothing to do with when an experiment starts its
+faults, and scrapes each target at a phase of its own too. So where the alert fires after a fault
+starts varies from run to run by up to one evaluation interval (and a scrape), a run-to-run source
+the replications alone do not hold. Each replication is therefore given its own phase, a whole
+number of seconds drawn uniformly from [0, evaluation) on a random stream of the prediction's seed
+(PHASE_STREAM): its series are rendered from the scrape at that phase on, so promtool's evaluation
+at its time t is the replication's evaluation at t + phase, and its firing times are reported on
+the replication's clock. With an evaluation every second the phase is always 0.
 """
 
 from __future__ import annotations
@@ -29,8 +39,10 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from chaos.documents import read_document
-from chaos.errors import ChaosLabError, InvalidSpecError
+from chaos.errors import ChaosLabError, InvalidSpecError, SimulationError
 from chaos.system import SystemProfile
 from sim.alert_series import InputSeries, render, rendered
 from sim.alerts import AlertPrediction, Firing, alert_rules
@@ -38,6 +50,8 @@ from sim.montecarlo import Prediction
 
 FIRING = 'ALERTS{alertstate="firing"}'
 REPLICATION_LABEL, TIME_LABEL = "sim_replication", "sim_time"
+PHASE_STREAM = 2**31 + 2
+"""The spawn key of the evaluation phases' random stream (sim.montecarlo.LAG_STREAM is + 1)."""
 SCRAPE_INTERVAL = 1
 """Seconds between scrapes of the rendered series: the testbed's."""
 EVALUATION_INTERVAL = 5
@@ -108,12 +122,24 @@ def firing_rules(groups: Sequence[Mapping[str, Any]], skip: frozenset[str] = fro
     return {"groups": out}
 
 
+def evaluation_phases(seed: int, replications: int, evaluation: int) -> list[int]:
+    """Per replication, the whole seconds in [0, evaluation) by which its rule evaluations (and
+    scrapes) lag t = 0: uniform, on the seed's PHASE_STREAM."""
+    if evaluation < 1:
+        raise SimulationError(f"evaluation={evaluation} must be a whole number of seconds >= 1")
+    stream = np.random.default_rng(np.random.SeedSequence(seed, spawn_key=(PHASE_STREAM,)))
+    return [int(x) for x in stream.integers(0, evaluation, size=replications)]
+
+
 def unit_test_file(
-    rules_file: str, groups: Sequence[Sequence[InputSeries]], horizon: float, scrape: int, evaluation: int
+    rules_file: str,
+    groups: Sequence[Sequence[InputSeries]],
+    horizons: Sequence[float],
+    scrape: int,
+    evaluation: int,
 ) -> dict[str, Any]:
     """promtool's unit-test file: one group per replication (index = its position in `groups`),
-    queried for the firing alerts at every evaluation from t = 0 to the horizon."""
-    times = range(0, math.floor(horizon) + 1, evaluation)
+    queried for the firing alerts at every evaluation from t = 0 to its horizon (promtool's clock)."""
     return {
         "rule_files": [rules_file],
         "evaluation_interval": f"{evaluation}s",
@@ -122,10 +148,11 @@ def unit_test_file(
                 "interval": f"{scrape}s",
                 "input_series": [s.to_dict() for s in series],
                 "promql_expr_test": [
-                    {"expr": _tagged(i, t), "eval_time": f"{t}s", "exp_samples": []} for t in times
+                    {"expr": _tagged(i, t), "eval_time": f"{t}s", "exp_samples": []}
+                    for t in range(0, math.floor(horizon) + 1, evaluation)
                 ],
             }
-            for i, series in enumerate(groups)
+            for i, (series, horizon) in enumerate(zip(groups, horizons, strict=True))
         ],
     }
 
@@ -135,8 +162,12 @@ def _tagged(replication: int, t: int) -> str:
     return f'label_replace({inner}, "{TIME_LABEL}", "{t}", "", "")'
 
 
-def parse_firing(report: str, replications: int) -> list[dict[str, list[float]]]:
-    """Per replication, alert name -> firing times, from promtool's report of the failed queries."""
+def parse_firing(
+    report: str, replications: int, phases: Sequence[int] | None = None
+) -> list[dict[str, list[float]]]:
+    """Per replication, alert name -> firing times, from promtool's report of the failed queries;
+    each replication's times shifted by its phase (promtool's clock to the replication's)."""
+    shift = list(phases) if phases is not None else [0] * replications
     firing: list[dict[str, set[float]]] = [{} for _ in range(replications)]
     for line in report.splitlines():
         if not _REPORT.match(line):
@@ -147,7 +178,8 @@ def parse_firing(report: str, replications: int) -> list[dict[str, list[float]]]
         for labels_text, _ in _SAMPLE.findall(got.group(1)):
             labels = dict(_LABEL.findall(labels_text))
             i, t = int(labels[REPLICATION_LABEL]), float(labels[TIME_LABEL])
-            firing[i].setdefault(labels["alertname"], set()).add(t)  # an alert per pod: once per time
+            # an alert per pod: once per time
+            firing[i].setdefault(labels["alertname"], set()).add(t + shift[i])
     return [{name: sorted(times) for name, times in by_alert.items()} for by_alert in firing]
 
 
@@ -186,13 +218,17 @@ def evaluate_alerts(
     """Every replication's firing alerts under the rules in `rules`, evaluated every `evaluation`
     seconds on series scraped every `scrape` seconds (the testbed does both every second); `since`
     is when the first fault starts (s from the run's start); `version` is the model version a
-    rollout serves."""
+    rollout serves. Each replication's evaluations lag t = 0 by its phase (evaluation_phases)."""
     promtool = find_promtool()
     groups = read_rule_groups(rules)
     rules_read = alert_rules(groups)
     metrics = rendered(profile)
     skip = frozenset(r.name for r in rules_read if r.missing_from(metrics))
-    series = [render(r, profile, prediction.horizon, scrape, version) for r in prediction.replications]
+    phases = evaluation_phases(prediction.seed, len(prediction.replications), evaluation)
+    series = [
+        render(r, profile, prediction.horizon, scrape, version, offset=phase)
+        for r, phase in zip(prediction.replications, phases, strict=True)
+    ]
     chunks = [list(range(i, len(series), jobs)) for i in range(min(jobs, len(series)))]
     firing: list[Firing] = [{} for _ in series]
     # promtool takes under a second per replication of a 10-minute run: allow plenty.
@@ -203,9 +239,10 @@ def evaluate_alerts(
 
         def run(chunk: list[int]) -> list[dict[str, list[float]]]:
             part = [series[i] for i in chunk]
-            test = unit_test_file("rules.json", part, prediction.horizon, scrape, evaluation)
+            horizons = [prediction.horizon - phases[i] for i in chunk]
+            test = unit_test_file("rules.json", part, horizons, scrape, evaluation)
             report = run_promtool(promtool, folder / f"replications-{chunk[0]}.json", test, timeout)
-            return parse_firing(report, len(chunk))
+            return parse_firing(report, len(chunk), [phases[i] for i in chunk])
 
         done = 0
         with ThreadPoolExecutor(max_workers=max(len(chunks), 1)) as pool:

@@ -13,7 +13,7 @@ import heapq
 import itertools
 import math
 import random
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -351,6 +351,9 @@ class FakePrometheus:
 
     def rules_loaded(self) -> int:
         return 6
+
+    def rule_interval(self, groups: Sequence[str]) -> float | None:
+        return 1.0
 
     def query_range(self, query: str, start: float, end: float, step: float = 1.0) -> list[dict[str, Any]]:
         self.queries.append((query, start, end))

@@ -89,6 +89,12 @@ def test_a_tiny_replication_renders_to_these_input_series() -> None:
             "2 2 1 1 2",
         ),
     ]
+    # rendered from the scrape at 2 s on: the same samples from there, promtool's t = 0 being 2 s
+    later = {
+        s.series: s.values for s in render(replication(events, exported), profile(replicas=2), 4.0, offset=2)
+    }
+    assert later['mlservice_requests_total{outcome="success"}'] == "5 5 6"
+    assert later['up{job="ml-prediction-service",pod="pod-1"}'] == "0 1 1"
 
 
 def test_a_killed_pod_ends_its_series_and_its_replacement_starts_new_ones() -> None:
@@ -112,6 +118,7 @@ def test_a_killed_pod_ends_its_series_and_its_replacement_starts_new_ones() -> N
 
 def test_scrapes_are_whole_seconds_apart_to_the_horizon() -> None:
     assert scrape_times(10.5, 5).tolist() == [0, 5, 10]
+    assert scrape_times(10.5, 5, offset=2).tolist() == [2, 7]
     with pytest.raises(SimulationError, match="whole number of seconds"):
         scrape_times(10.0, 0)
     with pytest.raises(SimulationError, match="no exported counts"):

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from chaos.errors import SimulationError
 from sim.alerts import alert_rules
 from sim.exported import ExportedCounts
 from sim.montecarlo import Prediction
@@ -15,6 +16,7 @@ from sim.promtool import (
     PromtoolError,
     PromtoolNotFoundError,
     evaluate_alerts,
+    evaluation_phases,
     firing_rules,
     parse_firing,
     read_rule_groups,
@@ -58,7 +60,8 @@ def test_three_of_ten_pods_unready_for_two_minutes_fire_pods_unavailable_one_for
     prediction = Prediction((Phase("run", 0.0, HORIZON),), HORIZON, 0, replications)
     alerts = evaluate_alerts(prediction, profile(replicas=PODS), RULES, since=60.0, evaluation=5)
     first = alerts.first_fire("MLServicePodsUnavailable")
-    assert first[0] == 0.0  # 30 % missing: at once
+    # 30 % missing: at the first evaluation from 60 s on, which the replication's phase places
+    assert first[0] == evaluation_phases(0, 2, 5)[0]
     assert math.isnan(first[1])  # 10 % for 20 s: neither a whole minute nor 30 s without a scrape
     duration = alerts.duration("MLServicePodsUnavailable")
     assert 115.0 <= duration[0] <= 130.0 and duration[1] == 0.0
@@ -67,6 +70,28 @@ def test_three_of_ten_pods_unready_for_two_minutes_fire_pods_unavailable_one_for
     assert others == set()  # no errors, fast answers, no breaker, no fallback
     assert alerts.probability(["MLServicePredictionDistributionShift"]) is None
     assert alerts.settings().rules == str(RULES)
+
+
+def test_each_replication_is_evaluated_at_its_own_phase() -> None:
+    copies = tuple(replication(unready(range(3), 60.0, 180.0), steady()) for _ in range(8))
+    prediction = Prediction((Phase("run", 0.0, HORIZON),), HORIZON, 7, copies)
+    alerts = evaluate_alerts(prediction, profile(replicas=PODS), RULES, since=60.0, evaluation=5, jobs=2)
+    phases = evaluation_phases(7, 8, 5)
+    assert len(set(phases)) > 1
+    # the same replication fires at the first evaluation from 60 s on: its phase after it
+    assert alerts.first_fire("MLServicePodsUnavailable").tolist() == [float(p) for p in phases]
+    firing = alerts.firing[0]["MLServicePodsUnavailable"]
+    assert all((t - phases[0]) % 5 == 0 for t in firing)
+
+
+def test_evaluation_phases_are_uniform_whole_seconds_below_the_interval() -> None:
+    phases = evaluation_phases(3, 5000, 5)
+    assert phases == evaluation_phases(3, 5000, 5) and phases != evaluation_phases(4, 5000, 5)
+    shares = [phases.count(p) / len(phases) for p in range(5)]
+    assert all(abs(share - 0.2) < 0.025 for share in shares)  # 0.2 +/- 4.4 standard errors
+    assert evaluation_phases(3, 10, 1) == [0] * 10
+    with pytest.raises(SimulationError, match="evaluation=0"):
+        evaluation_phases(0, 1, 0)
 
 
 def test_a_fallback_share_over_ten_percent_fires_after_its_for() -> None:
@@ -98,6 +123,7 @@ def test_the_report_lists_every_firing_alert_per_replication_and_time() -> None:
         ]
     )
     assert parse_firing(report, 2) == [{"A": [5.0]}, {"A": [60.0], "B": [60.0]}]
+    assert parse_firing(report, 2, [0, 3]) == [{"A": [5.0]}, {"A": [63.0], "B": [63.0]}]
     assert parse_firing("Unit Testing:  x.json\n  SUCCESS\n", 1) == [{}]
     with pytest.raises(PromtoolError, match="unmarshal errors"):
         parse_firing("Unit Testing:  x.json\n  FAILED:\nyaml: unmarshal errors:\n  line 3\n", 1)
@@ -116,11 +142,12 @@ def test_rules_are_evaluated_without_annotations_or_constant_labels() -> None:
 
 
 def test_the_unit_test_file_queries_every_evaluation() -> None:
-    test = unit_test_file("rules.json", [[], []], 10.0, scrape=1, evaluation=5)
+    test = unit_test_file("rules.json", [[], []], [10.0, 8.0], scrape=1, evaluation=5)
     assert test["evaluation_interval"] == "5s"
     assert len(test["tests"]) == 2
+    assert [q["eval_time"] for q in test["tests"][0]["promql_expr_test"]] == ["0s", "5s", "10s"]
     queries = test["tests"][1]["promql_expr_test"]
-    assert [q["eval_time"] for q in queries] == ["0s", "5s", "10s"]
+    assert [q["eval_time"] for q in queries] == ["0s", "5s"]
     assert (
         'ALERTS{alertstate="firing"}' in queries[0]["expr"] and '"sim_replication", "1"' in queries[0]["expr"]
     )

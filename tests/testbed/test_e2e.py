@@ -25,12 +25,14 @@ from chaos import processes
 from chaos.manifest import ChaosManifest, load_manifest
 from runner.executors.local import LocalExecutor
 from runner.executors.testbed import local_executor
+from runner.prediction import alert_interval
+from runner.prometheus import PrometheusApi
 from testbed import lifecycle
 from testbed.client import TestbedClient
-from testbed.config import Overrides
+from testbed.config import SCRAPE_INTERVAL, Overrides
 from testbed.faults import Delay
 from testbed.ports import port_in_use
-from testbed.rundir import RunDir
+from testbed.rundir import RULES_FILE, RunDir
 from testbed.status import collect_status
 
 pytestmark = pytest.mark.e2e
@@ -141,6 +143,21 @@ def test_a_request_through_haproxy_gets_features_from_redis_through_the_proxy(te
         lambda: [s["value"][1] for s in prom.custom_query('testbed_process_up{component="redis"}')] == ["1"],
         5,
     )
+
+
+def test_the_runner_reads_how_often_prometheus_evaluates_the_rules(testbed: TestbedClient) -> None:
+    prometheus = PrometheusApi(testbed.urls.prometheus)
+    try:
+        rules = testbed.run_dir.file(RULES_FILE)
+        group = ["ml-prediction-service"]
+        poll("the rule group's interval reported", lambda: prometheus.rule_interval(group), 15)
+        assert prometheus.rule_interval(group) == SCRAPE_INTERVAL
+        assert prometheus.rule_interval(["no-such-group"]) is None
+        # Prometheus accepts the escaped names, and a dot matches only a dot
+        assert prometheus.rule_interval(["ml-prediction.service", 'a"b']) is None
+        assert alert_interval(prometheus, rules) == 1
+    finally:
+        prometheus.close()
 
 
 def test_pod_kill_is_seen_by_haproxy_within_inter_x_fall_and_the_pod_is_recreated(
