@@ -28,7 +28,7 @@ Semantics (Chaos Mesh, kubelet, ReplicaSet, HAProxy):
   pod is first ready.
 - ties: a probe or check sees none of the lifecycle changes of its own instant. A container serves
   after its start-up, so the probe on the tick its start-up ends fails (the testbed's pods begin to
-  listen 25 ms after it); with a 4 s start-up and a 2 s period a new pod is ready 6 s after its
+  listen 10-25 ms after it); with a 4 s start-up and a 2 s period a new pod is ready 6 s after its
   container started. A new pod's start-up is timed from its container's start, so that the two sums
   of seconds agree exactly.
 - selection: Chaos Mesh's selector modes as `chaos.selection` implements them (random-max-percent

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -98,3 +99,37 @@ def test_cli_errors_are_one_line(tmp_path: Path) -> None:
     )
     assert bad_env.returncode == 1
     assert "CHAOS_FAILURE_RATE='2'" in bad_env.stderr and "Traceback" not in bad_env.stderr
+
+
+def test_a_pod_in_its_start_up_refuses_connections_then_listens(tmp_path: Path) -> None:
+    """The emulated container start-up: nothing listens on the port before `--ready-not-before`
+    (connections refused, as to a container still loading its model), and the pod serves after."""
+    artifacts = tmp_path / "artifacts"
+    trained = _service("train", "--artifacts", str(artifacts))
+    assert trained.returncode == 0, trained.stderr
+    port = free_port()
+    not_before = time.time() + 3.0
+    log = (tmp_path / "pod.log").open("w")
+    pod = subprocess.Popen(
+        [sys.executable, "-m", "service", "serve", "--host", "127.0.0.1", "--port", str(port),
+         "--pod-name", "pod-3", "--redis-url", "redis://127.0.0.1:1", "--artifacts", str(artifacts),
+         "--ready-not-before", f"{not_before:.6f}"],
+        cwd=ROOT, stdout=log, stderr=subprocess.STDOUT,
+    )  # fmt: skip
+    attempts: list[tuple[float, bool]] = []
+    try:
+        deadline = time.monotonic() + READY_DEADLINE
+        while not attempts or not attempts[-1][1]:
+            assert pod.poll() is None, (tmp_path / "pod.log").read_text()
+            assert time.monotonic() < deadline, "the pod never listened"
+            with socket.socket() as probe:
+                probe.settimeout(1.0)
+                at = time.time()
+                attempts.append((at, probe.connect_ex(("127.0.0.1", port)) == 0))
+            time.sleep(0.01)
+    finally:
+        stop(pod)
+        log.close()
+    before = [connected for at, connected in attempts if at < not_before]
+    assert before and not any(before), "connections before the start-up's end are refused"
+    assert attempts[-1][0] >= not_before
