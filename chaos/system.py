@@ -216,9 +216,21 @@ class Variation:
     1) on `faultTiming.applyDelay` for a whole run; its faults act (and stop) that much earlier or
     later, never before their step. 0: the lag is the same in every run."""
 
+    overhead: float = 0.0
+    """Spread of `requestOverhead` between the machines (or clusters) an uncalibrated profile may be
+    run on: sigma of the natural log of a factor (median 1) on the overhead alone, for a whole run,
+    on top of `speed`. An a-priori profile's overhead was measured on some machine; the next run may
+    be on another, where HTTP, the load balancer and the client cost more or less. A calibrated
+    profile measured its own system's overhead, so it is not applied to one (its bootstrap sets hold
+    what it does not know). 0: the overhead is the same wherever the profile is used."""
+
     def factor(self, z: float) -> float:
         """The speed factor for a standard normal draw `z`."""
         return math.exp(self.speed * z)
+
+    def overhead_factor(self, z: float) -> float:
+        """The overhead factor for a standard normal draw `z`."""
+        return math.exp(self.overhead * z)
 
     def lag_factor(self, z: float) -> float:
         """The fault-lag factor for a standard normal draw `z`."""
@@ -264,6 +276,11 @@ class SystemProfile:
             feature_store=replace(self.feature_store, latency=parameters.store_latency),
             request_overhead=parameters.request_overhead,
         )
+
+    def with_overhead_factor(self, factor: float) -> SystemProfile:
+        """This profile with request overhead `factor` times as long (cv kept; none stays none)."""
+        overhead = self.request_overhead
+        return replace(self, request_overhead=None if overhead is None else _scaled(overhead, factor))
 
     def with_speed(self, factor: float) -> SystemProfile:
         """This profile with service time and request overhead `factor` times as long (cv kept)."""
@@ -492,6 +509,7 @@ def _variation(f: Fields) -> Variation:
     v = Variation(
         speed=f.number("speed", default=0.0, minimum=0.0, maximum=1.0),
         fault_lag=f.number("faultLag", default=0.0, minimum=0.0, maximum=3.0),
+        overhead=f.number("overhead", default=0.0, minimum=0.0, maximum=3.0),
     )
     f.finish()
     return v

@@ -13,7 +13,8 @@ gives replication i its own speed factor, the i-th normal draw of a stream of it
 (`SeedSequence(seed, spawn_key=(VARIATION_STREAM,))`), so the interval holds the spread between
 runs as well, and a replication's factor does not depend on how many replications there are; its
 `variation.faultLag` likewise gives each replication its own chaos-tooling lag (`replication_lags`,
-a stream of its own), which moves its faults by milliseconds.
+a stream of its own), which moves its faults by milliseconds, and an uncalibrated profile's
+`variation.overhead` its own request-overhead factor (the machine it might run on; OVERHEAD_STREAM).
 Undefined per-replication values (the breaker never tripped, no successful request) are left out;
 `Estimate.count` says how many replications had a value. The JSON form (`Prediction.to_dict`) is
 documented in sim/README.md.
@@ -47,6 +48,9 @@ VARIATION_STREAM = 2**31
 """The spawn key of the run-to-run variation's random stream (replications use keys 0..R-1)."""
 LAG_STREAM = 2**31 + 1
 """The spawn key of the fault lag's random stream (`variation.faultLag`)."""
+OVERHEAD_STREAM = 2**31 + 3
+"""The spawn key of the machine-to-machine overhead's random stream (`variation.overhead`;
+sim.promtool.PHASE_STREAM is + 2)."""
 INTERVAL = (5.0, 95.0)  # percentiles of the per-replication values of a per-second series' band
 MEDIAN_METRICS = frozenset(m for m in PHASE_METRICS if m.startswith("latency_"))
 
@@ -188,18 +192,27 @@ def _workers(jobs: int | None, replications: int) -> int:
 
 def replication_profiles(profile: SystemProfile, replications: int, seed: int = 0) -> list[SystemProfile]:
     """The profile each replication runs: parameter set i mod n of a calibrated profile (else the
-    profile itself), then slowed or sped up by its run-to-run speed factor (`variation.speed`)."""
+    profile itself, its request overhead scaled by the replication's machine factor,
+    `variation.overhead`), then slowed or sped up by its run-to-run speed factor (`variation.speed`)."""
     sets = profile.parameter_sets
     profiles = (
         [profile.with_parameters(sets[i % len(sets)]) for i in range(replications)]
         if sets
         else [profile] * replications
     )
-    if profile.variation.speed == 0:
+    spread = profile.variation
+    if spread.overhead > 0 and profile.calibration is None:
+        stream = np.random.default_rng(np.random.SeedSequence(seed, spawn_key=(OVERHEAD_STREAM,)))
+        draws = stream.standard_normal(replications)
+        profiles = [
+            p.with_overhead_factor(spread.overhead_factor(float(z)))
+            for p, z in zip(profiles, draws, strict=True)
+        ]
+    if spread.speed == 0:
         return profiles
     stream = np.random.default_rng(np.random.SeedSequence(seed, spawn_key=(VARIATION_STREAM,)))
     draws = stream.standard_normal(replications)
-    return [p.with_speed(profile.variation.factor(float(z))) for p, z in zip(profiles, draws, strict=True)]
+    return [p.with_speed(spread.factor(float(z))) for p, z in zip(profiles, draws, strict=True)]
 
 
 def replication_lags(

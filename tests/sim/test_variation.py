@@ -1,6 +1,8 @@
 """Run-to-run variation (profile `variation.speed`): each Monte Carlo replication stands for one run
 and gets its own speed factor on service time and request overhead, so the prediction interval
-holds the spread between runs; the factors depend on the seed and the replication's index only."""
+holds the spread between runs; the factors depend on the seed and the replication's index only.
+Likewise the chaos tooling's lag (`variation.faultLag`) and, for an uncalibrated profile, the
+request overhead of the machine it may run on (`variation.overhead`)."""
 
 from __future__ import annotations
 
@@ -12,6 +14,7 @@ import numpy as np
 import pytest
 import yaml
 
+from chaos.calibration import Calibration
 from chaos.errors import InvalidSpecError
 from chaos.system import Distribution, SystemProfile, Variation, load_system_profile
 from sim.montecarlo import predict, replication_lags, replication_profiles
@@ -149,3 +152,47 @@ def test_a_remove_delay_for_an_unknown_action_is_one_line_naming_it(tmp_path: Pa
     message = str(err.value)
     assert "spec.faultTiming.removeDelays.pod-explode" in message and str(path) in message
     assert "\n" not in message.strip()
+
+
+def _machines(sigma: float) -> SystemProfile:
+    return replace(_system(0.0), variation=Variation(overhead=sigma))
+
+
+def test_the_machine_factor_scales_the_request_overhead_alone() -> None:
+    system = _machines(0.4)
+    profiles = replication_profiles(system, 4000, seed=3)
+    assert system.request_overhead is not None
+    means = np.array([p.request_overhead.mean for p in profiles if p.request_overhead is not None])
+    logs = np.log(means / system.request_overhead.mean)
+    assert np.median(logs) == pytest.approx(0.0, abs=0.03)
+    assert logs.std() == pytest.approx(0.4, rel=0.05)
+    assert all(p.service == system.service and p.feature_store == system.feature_store for p in profiles)
+    assert {p.request_overhead.cv for p in profiles if p.request_overhead is not None} == {0.5}
+    few = replication_profiles(system, 3, seed=3)
+    assert few == profiles[:3]  # the seed and the index decide, not the number of replications
+
+
+def test_the_machine_factor_is_not_applied_to_a_calibrated_profile() -> None:
+    system = _machines(0.4)
+    calibrated = replace(system, calibration=Calibration())
+    assert replication_profiles(calibrated, 5, seed=3) == [calibrated] * 5
+
+
+def test_the_machine_factor_widens_the_a_priori_latency_interval() -> None:
+    scenario = run_for(20.0)
+    narrow = predict(_machines(0.0), scenario, replications=12, seed=4, jobs=1).metric("latency_p50", "run")
+    wide = predict(_machines(0.8), scenario, replications=12, seed=4, jobs=1).metric("latency_p50", "run")
+    assert narrow.low is not None and narrow.high is not None
+    assert wide.low is not None and wide.high is not None
+    assert wide.high - wide.low > 2 * (narrow.high - narrow.low)
+
+
+@pytest.mark.parametrize("value", [-0.1, 3.5, "varies"])
+def test_a_bad_overhead_spread_is_one_line_naming_the_field(tmp_path: Path, value: object) -> None:
+    doc = yaml.safe_load((ROOT / "experiments" / "system.yaml").read_text())
+    doc["spec"]["variation"] = {"overhead": value}
+    path = tmp_path / "system.yaml"
+    path.write_text(yaml.safe_dump(doc))
+    with pytest.raises(InvalidSpecError) as err:
+        load_system_profile(path)
+    assert "spec.variation.overhead" in str(err.value) and str(path) in str(err.value)
