@@ -54,6 +54,24 @@ def open_testbed(run_dir: Path | None) -> Iterator[LocalTestbed]:
         testbed.close()
 
 
+def run_predictor(
+    prometheus: PrometheusApi, rules: Path | None, replications: int, seed: int, jobs: int | None
+) -> Predictor:
+    """The run's prediction: `rules` evaluated as often as `prometheus` evaluates them."""
+
+    def predictor(experiment: Experiment) -> ForecastSummary:
+        return predict_run(
+            experiment,
+            replications=replications,
+            seed=seed,
+            jobs=jobs,
+            rules=rules,
+            evaluation=alert_interval(prometheus, rules),
+        )
+
+    return predictor
+
+
 @contextmanager
 def testbed_seams(
     testbed: LocalTestbed, seed: int, predict: bool, replications: int, jobs: int | None
@@ -63,21 +81,8 @@ def testbed_seams(
     def start_load(folder: Path, experiment: Experiment, settle: float) -> LoadHandle:
         return LoadRun.start(testbed.service_url, folder, experiment, seed=seed, settle=settle)
 
-    predictor: Predictor | None = None
-    if predict:
-
-        def predictor(experiment: Experiment) -> ForecastSummary:
-            rules = testbed.rules_file
-            return predict_run(
-                experiment,
-                replications=replications,
-                seed=seed,
-                jobs=jobs,
-                rules=rules,
-                evaluation=alert_interval(prometheus, rules),
-            )
-
     prometheus = PrometheusApi(testbed.prometheus_url)
+    predictor = run_predictor(prometheus, testbed.rules_file, replications, seed, jobs) if predict else None
     try:
         yield Seams(
             clock=SystemClock(),
@@ -173,20 +178,8 @@ def cluster_seams(
     def start_load(folder: Path, exp: Experiment, settle: float) -> LoadHandle:
         return LoadRun.start(where.target, folder, exp, seed=seed, settle=settle)
 
-    predictor: Predictor | None = None
-    if predict:
-
-        def predictor(exp: Experiment) -> ForecastSummary:
-            return predict_run(
-                exp,
-                replications=replications,
-                seed=seed,
-                jobs=jobs,
-                rules=rules,
-                evaluation=alert_interval(prometheus, rules),
-            )
-
     prometheus = PrometheusApi(where.prometheus)
+    predictor = run_predictor(prometheus, rules, replications, seed, jobs) if predict else None
     try:
         yield Seams(
             clock=SystemClock(),

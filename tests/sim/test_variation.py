@@ -7,6 +7,7 @@ request overhead of the machine it may run on (`variation.overhead`)."""
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
 
@@ -31,6 +32,10 @@ def _system(speed: float) -> SystemProfile:
         request_overhead=Distribution("lognormal", 0.004, 0.5),
         variation=Variation(speed=speed),
     )
+
+
+def _machines(sigma: float) -> SystemProfile:
+    return replace(_system(0.0), variation=Variation(overhead=sigma))
 
 
 def _factors(profiles: list[SystemProfile], base: SystemProfile) -> np.ndarray:
@@ -70,13 +75,17 @@ def test_factors_are_lognormal_with_median_one_and_the_stated_sigma() -> None:
     assert logs.std() == pytest.approx(0.2, rel=0.05)
 
 
-def test_variation_widens_the_latency_interval() -> None:
+@pytest.mark.parametrize(("system", "sigma", "ratio"), [(_system, 0.3, 3), (_machines, 0.8, 2)])
+def test_variation_widens_the_latency_interval(
+    system: Callable[[float], SystemProfile], sigma: float, ratio: float
+) -> None:
+    """Speed (service time and overhead) and the machine (the overhead alone) each widen it."""
     scenario = run_for(20.0)
-    narrow = predict(_system(0.0), scenario, replications=12, seed=4, jobs=1).metric("latency_p50", "run")
-    wide = predict(_system(0.3), scenario, replications=12, seed=4, jobs=1).metric("latency_p50", "run")
+    narrow = predict(system(0.0), scenario, replications=12, seed=4, jobs=1).metric("latency_p50", "run")
+    wide = predict(system(sigma), scenario, replications=12, seed=4, jobs=1).metric("latency_p50", "run")
     assert narrow.low is not None and narrow.high is not None
     assert wide.low is not None and wide.high is not None
-    assert wide.high - wide.low > 3 * (narrow.high - narrow.low)
+    assert wide.high - wide.low > ratio * (narrow.high - narrow.low)
 
 
 def test_factor_is_exp_of_sigma_times_z() -> None:
@@ -84,15 +93,25 @@ def test_factor_is_exp_of_sigma_times_z() -> None:
     assert Variation().factor(3.0) == 1.0
 
 
-@pytest.mark.parametrize("value", [-0.1, 1.5, "fast"])
-def test_a_bad_speed_is_one_line_naming_the_field(tmp_path: Path, value: object) -> None:
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [
+        ("speed", -0.1),
+        ("speed", 1.5),
+        ("speed", "fast"),
+        ("overhead", -0.1),
+        ("overhead", 3.5),
+        ("overhead", ""),
+    ],
+)
+def test_a_bad_variation_is_one_line_naming_the_field(tmp_path: Path, field: str, value: object) -> None:
     doc = yaml.safe_load((ROOT / "experiments" / "system.yaml").read_text())
-    doc["spec"]["variation"] = {"speed": value}
+    doc["spec"]["variation"] = {field: value}
     path = tmp_path / "system.yaml"
     path.write_text(yaml.safe_dump(doc))
     with pytest.raises(InvalidSpecError) as err:
         load_system_profile(path)
-    assert "spec.variation.speed" in str(err.value) and str(path) in str(err.value)
+    assert f"spec.variation.{field}" in str(err.value) and str(path) in str(err.value)
 
 
 def _lagging(lag: float) -> SystemProfile:
@@ -154,10 +173,6 @@ def test_a_remove_delay_for_an_unknown_action_is_one_line_naming_it(tmp_path: Pa
     assert "\n" not in message.strip()
 
 
-def _machines(sigma: float) -> SystemProfile:
-    return replace(_system(0.0), variation=Variation(overhead=sigma))
-
-
 def test_the_machine_factor_scales_the_request_overhead_alone() -> None:
     system = _machines(0.4)
     profiles = replication_profiles(system, 4000, seed=3)
@@ -176,23 +191,3 @@ def test_the_machine_factor_is_not_applied_to_a_calibrated_profile() -> None:
     system = _machines(0.4)
     calibrated = replace(system, calibration=Calibration())
     assert replication_profiles(calibrated, 5, seed=3) == [calibrated] * 5
-
-
-def test_the_machine_factor_widens_the_a_priori_latency_interval() -> None:
-    scenario = run_for(20.0)
-    narrow = predict(_machines(0.0), scenario, replications=12, seed=4, jobs=1).metric("latency_p50", "run")
-    wide = predict(_machines(0.8), scenario, replications=12, seed=4, jobs=1).metric("latency_p50", "run")
-    assert narrow.low is not None and narrow.high is not None
-    assert wide.low is not None and wide.high is not None
-    assert wide.high - wide.low > 2 * (narrow.high - narrow.low)
-
-
-@pytest.mark.parametrize("value", [-0.1, 3.5, "varies"])
-def test_a_bad_overhead_spread_is_one_line_naming_the_field(tmp_path: Path, value: object) -> None:
-    doc = yaml.safe_load((ROOT / "experiments" / "system.yaml").read_text())
-    doc["spec"]["variation"] = {"overhead": value}
-    path = tmp_path / "system.yaml"
-    path.write_text(yaml.safe_dump(doc))
-    with pytest.raises(InvalidSpecError) as err:
-        load_system_profile(path)
-    assert "spec.variation.overhead" in str(err.value) and str(path) in str(err.value)
