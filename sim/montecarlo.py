@@ -16,8 +16,8 @@ runs as well, and a replication's factor does not depend on how many replication
 a stream of its own), which moves its faults by milliseconds, and an uncalibrated profile's
 `variation.overhead` its own request-overhead factor (the machine it might run on; OVERHEAD_STREAM).
 Undefined per-replication values (the breaker never tripped, no successful request) are left out;
-`Estimate.count` says how many replications had a value. The JSON form (`Prediction.to_dict`) is
-documented in sim/README.md.
+`Estimate.count` says how many replications had a value. Its JSON form
+(`sim.forecast_summary.PredictionSummary.of(prediction).to_dict()`) is documented in sim/README.md.
 """
 
 from __future__ import annotations
@@ -173,13 +173,6 @@ class Prediction:
                 mean[defined] = np.nanmean(part, axis=0)
                 low[defined], high[defined] = np.nanpercentile(part, INTERVAL, axis=0)
         return Band(np.arange(size, dtype=float), mean, low, high)
-
-    def to_dict(self) -> dict[str, Any]:
-        """The prediction as JSON-ready data (schema: sim/README.md, "Prediction JSON"), as
-        sim.forecast_summary.PredictionSummary writes and reads it."""
-        from sim.forecast_summary import PredictionSummary  # it builds on this module's types
-
-        return PredictionSummary.of(self).to_dict()
 
 
 def _workers(jobs: int | None, replications: int) -> int:
