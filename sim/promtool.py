@@ -19,11 +19,12 @@ Evaluation phase: a Prometheus server evaluates a rule group every `evaluation_i
 of its own (a hash of the group), which has nothing to do with when an experiment starts its
 faults, and scrapes each target at a phase of its own too. So where the alert fires after a fault
 starts varies from run to run by up to one evaluation interval (and a scrape), a run-to-run source
-the replications alone do not hold. Each replication is therefore given its own phase, a whole
-number of seconds drawn uniformly from [0, evaluation) on a random stream of the prediction's seed
-(PHASE_STREAM): its series are rendered from the scrape at that phase on, so promtool's evaluation
-at its time t is the replication's evaluation at t + phase, and its firing times are reported on
-the replication's clock. With an evaluation every second the phase is always 0.
+the replications alone do not hold. Each replication is therefore given its own phase, drawn
+uniformly from [0, evaluation) seconds on a random stream of the prediction's seed (PHASE_STREAM):
+its series are rendered from the scrape at the phase's whole seconds on, so promtool's evaluation at
+its time t sees what the replication's evaluation at t + phase sees (the scrapes are whole seconds
+apart), and its firing times are reported as t + phase, on the replication's clock. Even with an
+evaluation every second, as on the testbed, that leaves the up-to-a-second spread a real run has.
 """
 
 from __future__ import annotations
@@ -122,13 +123,13 @@ def firing_rules(groups: Sequence[Mapping[str, Any]], skip: frozenset[str] = fro
     return {"groups": out}
 
 
-def evaluation_phases(seed: int, replications: int, evaluation: int) -> list[int]:
-    """Per replication, the whole seconds in [0, evaluation) by which its rule evaluations (and
-    scrapes) lag t = 0: uniform, on the seed's PHASE_STREAM."""
+def evaluation_phases(seed: int, replications: int, evaluation: int) -> list[float]:
+    """Per replication, the seconds in [0, evaluation) by which its rule evaluations lag t = 0:
+    uniform, on the seed's PHASE_STREAM."""
     if evaluation < 1:
         raise SimulationError(f"evaluation={evaluation} must be a whole number of seconds >= 1")
     stream = np.random.default_rng(np.random.SeedSequence(seed, spawn_key=(PHASE_STREAM,)))
-    return [int(x) for x in stream.integers(0, evaluation, size=replications)]
+    return [float(x) for x in stream.uniform(0.0, evaluation, size=replications)]
 
 
 def unit_test_file(
@@ -163,7 +164,7 @@ def _tagged(replication: int, t: int) -> str:
 
 
 def parse_firing(
-    report: str, replications: int, phases: Sequence[int] | None = None
+    report: str, replications: int, phases: Sequence[float] | None = None
 ) -> list[dict[str, list[float]]]:
     """Per replication, alert name -> firing times, from promtool's report of the failed queries;
     each replication's times shifted by its phase (promtool's clock to the replication's)."""
@@ -226,7 +227,7 @@ def evaluate_alerts(
     skip = frozenset(r.name for r in rules_read if r.missing_from(metrics))
     phases = evaluation_phases(prediction.seed, len(prediction.replications), evaluation)
     series = [
-        render(r, profile, prediction.horizon, scrape, version, offset=phase)
+        render(r, profile, prediction.horizon, scrape, version, offset=math.floor(phase))
         for r, phase in zip(prediction.replications, phases, strict=True)
     ]
     chunks = [list(range(i, len(series), jobs)) for i in range(min(jobs, len(series)))]
