@@ -284,11 +284,9 @@ class SystemProfile:
 
     def with_speed(self, factor: float) -> SystemProfile:
         """This profile with service time and request overhead `factor` times as long (cv kept)."""
-        overhead = self.request_overhead
+        slower = self.with_overhead_factor(factor)
         return replace(
-            self,
-            service=replace(self.service, service_time=_scaled(self.service.service_time, factor)),
-            request_overhead=None if overhead is None else _scaled(overhead, factor),
+            slower, service=replace(self.service, service_time=_scaled(self.service.service_time, factor))
         )
 
 

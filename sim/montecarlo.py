@@ -48,9 +48,10 @@ VARIATION_STREAM = 2**31
 """The spawn key of the run-to-run variation's random stream (replications use keys 0..R-1)."""
 LAG_STREAM = 2**31 + 1
 """The spawn key of the fault lag's random stream (`variation.faultLag`)."""
+PHASE_STREAM = 2**31 + 2
+"""The spawn key of the alert rules' evaluation phases' random stream (sim.promtool)."""
 OVERHEAD_STREAM = 2**31 + 3
-"""The spawn key of the machine-to-machine overhead's random stream (`variation.overhead`;
-sim.promtool.PHASE_STREAM is + 2)."""
+"""The spawn key of the machine-to-machine overhead's random stream (`variation.overhead`)."""
 INTERVAL = (5.0, 95.0)  # percentiles of the per-replication values of a per-second series' band
 MEDIAN_METRICS = frozenset(m for m in PHASE_METRICS if m.startswith("latency_"))
 
@@ -183,6 +184,12 @@ def _workers(jobs: int | None, replications: int) -> int:
     return min(jobs, replications)
 
 
+def stream(seed: int, key: int) -> np.random.Generator:
+    """The prediction's random stream `key` (one of the *_STREAM keys): a draw per replication for
+    what varies per run beside the replications' own streams (keys 0..R-1)."""
+    return np.random.default_rng(np.random.SeedSequence(seed, spawn_key=(key,)))
+
+
 def replication_profiles(profile: SystemProfile, replications: int, seed: int = 0) -> list[SystemProfile]:
     """The profile each replication runs: parameter set i mod n of a calibrated profile (else the
     profile itself, its request overhead scaled by the replication's machine factor,
@@ -195,16 +202,14 @@ def replication_profiles(profile: SystemProfile, replications: int, seed: int = 
     )
     spread = profile.variation
     if spread.overhead > 0 and profile.calibration is None:
-        stream = np.random.default_rng(np.random.SeedSequence(seed, spawn_key=(OVERHEAD_STREAM,)))
-        draws = stream.standard_normal(replications)
+        draws = stream(seed, OVERHEAD_STREAM).standard_normal(replications)
         profiles = [
             p.with_overhead_factor(spread.overhead_factor(float(z)))
             for p, z in zip(profiles, draws, strict=True)
         ]
     if spread.speed == 0:
         return profiles
-    stream = np.random.default_rng(np.random.SeedSequence(seed, spawn_key=(VARIATION_STREAM,)))
-    draws = stream.standard_normal(replications)
+    draws = stream(seed, VARIATION_STREAM).standard_normal(replications)
     return [p.with_speed(spread.factor(float(z))) for p, z in zip(profiles, draws, strict=True)]
 
 
@@ -216,8 +221,8 @@ def replication_lags(
     apply, spread = scenario.tooling_lag, profile.variation
     if spread.fault_lag == 0 or apply == 0:
         return [0.0] * replications
-    stream = np.random.default_rng(np.random.SeedSequence(seed, spawn_key=(LAG_STREAM,)))
-    return [apply * (spread.lag_factor(float(z)) - 1.0) for z in stream.standard_normal(replications)]
+    draws = stream(seed, LAG_STREAM).standard_normal(replications)
+    return [apply * (spread.lag_factor(float(z)) - 1.0) for z in draws]
 
 
 def predict(

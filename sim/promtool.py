@@ -40,19 +40,15 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
 from chaos.documents import read_document
 from chaos.errors import ChaosLabError, InvalidSpecError, SimulationError
 from chaos.system import SystemProfile
 from sim.alert_series import InputSeries, render, rendered
 from sim.alerts import AlertPrediction, Firing, alert_rules
-from sim.montecarlo import Prediction
+from sim.montecarlo import PHASE_STREAM, Prediction, stream
 
 FIRING = 'ALERTS{alertstate="firing"}'
 REPLICATION_LABEL, TIME_LABEL = "sim_replication", "sim_time"
-PHASE_STREAM = 2**31 + 2
-"""The spawn key of the evaluation phases' random stream (sim.montecarlo.LAG_STREAM is + 1)."""
 SCRAPE_INTERVAL = 1
 """Seconds between scrapes of the rendered series: the testbed's."""
 EVALUATION_INTERVAL = 5
@@ -128,8 +124,7 @@ def evaluation_phases(seed: int, replications: int, evaluation: int) -> list[flo
     uniform, on the seed's PHASE_STREAM."""
     if evaluation < 1:
         raise SimulationError(f"evaluation={evaluation} must be a whole number of seconds >= 1")
-    stream = np.random.default_rng(np.random.SeedSequence(seed, spawn_key=(PHASE_STREAM,)))
-    return [float(x) for x in stream.uniform(0.0, evaluation, size=replications)]
+    return [float(x) for x in stream(seed, PHASE_STREAM).uniform(0.0, evaluation, size=replications)]
 
 
 def unit_test_file(
