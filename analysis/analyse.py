@@ -13,6 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+from analysis.host import describe, to_phases
 from analysis.observed import Observation, observe_run
 from analysis.record import RunData
 from analysis.signals import AlertInterval
@@ -69,9 +70,22 @@ def write_analysis(path: Path, data: RunData, analysis: Analysis) -> None:
         write_json(path / OBSERVED, {"note": "the load never started: nothing was observed"})
     write_json(path / VERDICT, {"status": status, **analysis.verdict.to_dict()})
     summary = render_summary(
-        data.experiment, info, analysis.observation, analysis.verdict, data.forecast, data.events
+        data.experiment,
+        info,
+        analysis.observation,
+        analysis.verdict,
+        data.forecast,
+        data.events,
+        host_text(data),
     )
     write_text(path / SUMMARY, summary)
+
+
+def host_text(data: RunData) -> str | None:
+    """The paragraph on the machine's CPU over the run's phases (None: the run has no signals)."""
+    if data.signals is None or data.origin is None:
+        return None
+    return describe(data.signals.host_cpu, to_phases(data.info), data.origin)
 
 
 def reanalyse(path: Path) -> Analysis:

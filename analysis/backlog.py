@@ -13,6 +13,7 @@ applies, files one item with a priority:
 | an expected alert fired, but more than ALERT_LATE after the fault began | medium |
 | recovery took longer than the prediction's 90 % interval allowed | medium |
 | the prediction was badly off (confidence below the marginal band, or a critical metric failed) | medium |
+| a node's CPU was used up during a phase (analysis.host: idle under 5 % of a scrape interval) | medium |
 | a criterion held with less than THIN_MARGIN of its room left | low |
 
 Pure: data in, items out, in priority order.
@@ -24,6 +25,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 
 from analysis.analyse import Analysis
+from analysis.host import saturated_in, to_phases
 from analysis.record import RunData
 from analysis.score import MARGINAL_AT, ScoreCard
 from analysis.summary import observed_text
@@ -60,6 +62,7 @@ def backlog(data: RunData, analysis: Analysis, card: ScoreCard) -> list[Item]:
     items += _breaker(data, analysis)
     items += _alerts(data, analysis)
     items += _recovery(data, analysis)
+    items += _host(data)
     items += _prediction(card)
     items += _thin_margins(card)
     return sorted(items, key=lambda i: _ORDER[i.priority])
@@ -183,6 +186,23 @@ def _recovery(data: RunData, analysis: Analysis) -> list[Item]:
             Priority.MEDIUM,
             f"recovery took {observation.recovery_time:.1f} s, above the predicted {predicted.high:.1f} s",
             "find what slowed it (start-up, readiness, caches) and update the profile or the service",
+        )
+    ]
+
+
+def _host(data: RunData) -> list[Item]:
+    if data.signals is None:
+        return []
+    used_up = saturated_in(data.signals.host_cpu, to_phases(data.info))
+    if not used_up:
+        return []
+    where = ", ".join(f"{n} s of {phase}" for phase, n in used_up.items())
+    return [
+        Item(
+            Priority.MEDIUM,
+            f"the machine's CPU was used up ({where}): latency measured then is partly the machine's",
+            "give the pods CPU headroom (requests and limits, fewer pods per node, start-ups spread out) "
+            "or rerun before reading a latency miss of that phase as the service's",
         )
     ]
 

@@ -1,6 +1,6 @@
 """The report's figures (matplotlib, Agg): per-second latency and availability with the phases
 shaded and the predicted 90 % band overlaid, ready pods and open breakers, alerts firing (one lane
-per alert, its series merged).
+per alert, its series merged), the machine's CPU (busy and stolen).
 
 Each function returns PNG bytes, so the HTML report embeds them and nothing is written beside it.
 """
@@ -19,8 +19,9 @@ import numpy as np
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
+from analysis.host import SATURATED_IDLE, shares
 from analysis.observed import Observation
-from analysis.signals import AlertInterval
+from analysis.signals import AlertInterval, Result
 from chaos.record import Event, EventKind
 from sim.forecast_summary import ForecastSummary
 
@@ -114,6 +115,32 @@ def alerts_figure(observation: Observation, alerts: Sequence[AlertInterval], ori
     ax.set_title("Alerts firing" if names else "Alerts firing: none fired")
     fig.tight_layout()
     return _save(fig)
+
+
+def host_figure(observation: Observation, result: Result | None, origin: float) -> bytes | None:
+    """Per node: the share of its CPUs busy and stolen by the hypervisor, per scrape (None: the run
+    recorded no CPU)."""
+    nodes = shares(result)
+    if not any("idle" in p for points in nodes.values() for p in points.values()):
+        return None
+    fig, ax = _figure()
+    _phases(ax, observation)
+    many = len(nodes) > 1
+    for instance, points in sorted(nodes.items()):
+        times = sorted(t for t, p in points.items() if "idle" in p)
+        t = np.array(times) - origin
+        idle = np.array([points[x]["idle"] for x in times])
+        steal = np.array([points[x].get("steal", 0.0) for x in times])
+        suffix = f" {instance}" if many else ""
+        ax.plot(
+            t, np.clip(1.0 - idle - steal, 0.0, 1.0) * 100.0, color=OBSERVED, lw=1.0, label="busy" + suffix
+        )
+        ax.plot(t, steal * 100.0, color=ALERT, lw=1.0, label="stolen by the hypervisor" + suffix)
+    ax.axhline((1.0 - SATURATED_IDLE) * 100.0, color="#5f6368", lw=0.8, ls="--", label="used up")
+    ax.set_ylim(0, 105)
+    ax.set_ylabel("share of the CPUs (%)")
+    ax.set_title("The machine's CPU")
+    return _png(fig, ax)
 
 
 def breakers_open(events: Sequence[Event], origin: float) -> tuple[np.ndarray, np.ndarray]:

@@ -10,9 +10,9 @@ from __future__ import annotations
 import base64
 from html import escape
 
-from analysis.analyse import Analysis
+from analysis.analyse import Analysis, host_text
 from analysis.backlog import Item
-from analysis.plots import alerts_figure, availability_figure, latency_figure, pods_figure
+from analysis.plots import alerts_figure, availability_figure, host_figure, latency_figure, pods_figure
 from analysis.record import RunData
 from analysis.score import ScoreCard
 from analysis.score_render import headline
@@ -52,10 +52,13 @@ def render_html(data: RunData, analysis: Analysis, card: ScoreCard, items: list[
             ("availability", availability_figure(observation, data.forecast)),
             ("pods", pods_figure(observation, data.forecast, data.events, origin)),
             ("alerts", alerts_figure(observation, analysis.alerts, origin)),
+            ("host", host_figure(observation, data.signals.host_cpu if data.signals else None, origin)),
         )
         parts.append("<h2>Over time</h2>")
-        parts += [_image(name, png) for name, png in figures]
+        parts += [_image(name, png) for name, png in figures if png is not None]
         parts += ["<h2>Before, during, after</h2>", _phases(analysis)]
+        host = host_text(data)
+        parts += [f"<p>{escape(host)}</p>"] if host else []
     parts += ["<h2>Prediction score card</h2>", _metrics(card), _alerts(card)]
     parts += ["<h2>Success criteria</h2>", _criteria(analysis)]
     parts += ["<h2>Issues and improvement backlog</h2>", _backlog(items)]

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import math
 
-from analysis.analyse import Analysis
+from analysis.analyse import Analysis, host_text
 from analysis.backlog import Item, Priority
 from analysis.observed import Observation
 from analysis.record import RunData
@@ -36,6 +36,8 @@ def render_results(
     ]
     out += ["", "## Before, during, after", ""]
     out += phase_table(analysis.observation) if analysis.observation else ["Nothing was observed."]
+    host = host_text(data)
+    out += ["", host] if host else []
     out += ["", "## Observations", ""]
     out += timeline_table(list(data.events), data.origin, e.system.service.replicas)
     out += ["", "## Hypothesis", ""]

@@ -1,4 +1,5 @@
-"""What Prometheus said about a run as a whole: alerts firing, pods' circuit breakers opening.
+"""What Prometheus said about a run as a whole: alerts firing, pods' circuit breakers opening, the
+machine's CPU.
 
 The runner asks Prometheus these range queries over the run and keeps the answers as they came
 (signals.json in the run record, `Signals`); this module turns them into alert intervals, breaker
@@ -16,6 +17,12 @@ BREAKERS_NOT_CLOSED = 'max by (pod) (mlservice_circuit_breaker_state{state!="clo
 """Per pod, present while its feature-store circuit breaker is open or half-open."""
 BREAKER_OPENED = "mlservice_circuit_breaker_opened_timestamp_seconds > 0"
 """Per pod, the unix time its breaker last opened (each opening stays at least `resetTimeout`)."""
+HOST_CPU = (
+    'sum by (instance, mode) (irate(node_cpu_seconds_total{mode=~"idle|steal"}[1m]))'
+    ' / on (instance) group_left count by (instance) (node_cpu_seconds_total{mode="idle"})'
+)
+"""Per node and mode (idle, steal): the share of the node's CPUs in that mode, between the last two
+scrapes (irate: the scrape interval's resolution, whatever it is; 1 s on the testbed)."""
 STEP = 1.0
 """Seconds between points of the range queries (the testbed scrapes and evaluates every second)."""
 
@@ -35,13 +42,15 @@ class AlertInterval:
 
 @dataclass(frozen=True)
 class Signals:
-    """The answers to FIRING_ALERTS, BREAKER_OPENED and BREAKERS_NOT_CLOSED over a run ending at
+    """The answers to FIRING_ALERTS, BREAKER_OPENED, BREAKERS_NOT_CLOSED and HOST_CPU over a run ending at
     `end`; None where Prometheus did not answer (`errors` says why)."""
 
     end: float
     alerts: Result | None = None
     breaker_opened: Result | None = None
     breakers_not_closed: Result | None = None
+    host_cpu: Result | None = None
+    """HOST_CPU's answer (analysis.host reads it); None also for records made before it existed."""
     errors: dict[str, str] = field(default_factory=dict)
 
     def alert_intervals(self) -> list[AlertInterval]:
@@ -66,11 +75,13 @@ class Signals:
                 "alerts": FIRING_ALERTS,
                 "breakerOpened": BREAKER_OPENED,
                 "breakersNotClosed": BREAKERS_NOT_CLOSED,
+                "hostCpu": HOST_CPU,
             },
             "step": STEP,
             "alerts": self.alerts,
             "breakerOpened": self.breaker_opened,
             "breakersNotClosed": self.breakers_not_closed,
+            "hostCpu": self.host_cpu,
             "errors": self.errors,
         }
 
@@ -81,6 +92,7 @@ class Signals:
             alerts=data.get("alerts"),
             breaker_opened=data.get("breakerOpened"),
             breakers_not_closed=data.get("breakersNotClosed"),
+            host_cpu=data.get("hostCpu"),
             errors={str(k): str(v) for k, v in data.get("errors", {}).items()},
         )
 

@@ -52,7 +52,9 @@ def render_summary(
     verdict: Verdict,
     forecast: ForecastSummary | None,
     events: Sequence[Event],
+    host: str | None = None,
 ) -> str:
+    """`host`: analysis.host's paragraph on the machine's CPU, put under the phase table."""
     origin = info.get("origin")
     out = [f"# {experiment.title}: {info['status']}", ""]
     out += _overview(experiment, info)
@@ -61,6 +63,7 @@ def render_summary(
     out += ["", "## Hypothesis", "", statement]
     out += ["", "## Before, during, after (observed, 90 % intervals)", ""]
     out += phase_table(observation) if observation else ["The load never started: nothing was observed."]
+    out += ["", host] if host else []
     out += ["", "## Predicted vs observed", ""]
     out += _prediction_table(observation, forecast)
     out += ["", "## Success criteria", ""]

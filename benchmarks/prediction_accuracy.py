@@ -74,6 +74,9 @@ class Case:
     rps: float | None = None
     manifest: Callable[[Yaml], None] = field(default=lambda m: None)
     """Changes to the seed manifest."""
+    fault: str | None = None
+    """What the hypothesis says of the fault instead of the seed's words (SEED_FAULTS), when the
+    case changes them."""
 
 
 def _value(percent: int) -> Callable[[Yaml], None]:
@@ -91,6 +94,14 @@ def _latency(ms: int) -> Callable[[Yaml], None]:
     return change
 
 
+SEED_FAULTS = {
+    "network-latency.experiment.yaml": "answers 500 ms +/- 100 ms late",
+    "pod-failure.experiment.yaml": "30 % of the prediction pods fail for 10 minutes",
+}
+"""The words of each seed hypothesis that describe its fault."""
+PODS_FAIL = "{} % of the prediction pods fail for a minute"
+
+
 def _loss(percent: int) -> Callable[[Yaml], None]:
     def change(m: Yaml) -> None:
         m["spec"]["action"] = "loss"
@@ -101,15 +112,25 @@ def _loss(percent: int) -> Callable[[Yaml], None]:
 
 
 CASES = (
-    Case("seed-pod-failure", "pod-failure.experiment.yaml"),
+    Case("seed-pod-failure", "pod-failure.experiment.yaml", fault=PODS_FAIL.format(30)),
     Case("seed-network-latency", "network-latency.experiment.yaml"),
-    Case("pod-failure-5-pods", "pod-failure.experiment.yaml", replicas=5),
-    Case("pod-failure-50", "pod-failure.experiment.yaml", manifest=_value(50)),
-    Case("latency-200ms", "network-latency.experiment.yaml", manifest=_latency(200)),
+    Case("pod-failure-5-pods", "pod-failure.experiment.yaml", replicas=5, fault=PODS_FAIL.format(30)),
+    Case("pod-failure-50", "pod-failure.experiment.yaml", manifest=_value(50), fault=PODS_FAIL.format(50)),
+    Case(
+        "latency-200ms",
+        "network-latency.experiment.yaml",
+        manifest=_latency(200),
+        fault="answers 200 ms +/- 40 ms late",
+    ),
     Case("latency-500ms-5-pods", "network-latency.experiment.yaml", replicas=5),
     Case("pod-kill-50", "pod-kill-50.experiment.yaml"),
-    Case("store-loss-30", "network-latency.experiment.yaml", manifest=_loss(30)),
-    Case("pod-failure-near-capacity", "pod-failure.experiment.yaml", rps=400.0),
+    Case(
+        "store-loss-30",
+        "network-latency.experiment.yaml",
+        manifest=_loss(30),
+        fault="loses 30 % of the packets sent to it",
+    ),
+    Case("pod-failure-near-capacity", "pod-failure.experiment.yaml", rps=400.0, fault=PODS_FAIL.format(30)),
 )
 
 
@@ -135,6 +156,12 @@ def write_case(case: Case, folder: Path) -> Path:
             manifest["spec"]["duration"] = PHASES["chaos"]
         case.manifest(manifest)
         (folder / step["manifest"]).write_text(yaml.safe_dump(manifest, sort_keys=False))
+    if case.fault is not None:
+        hypothesis = body["hypothesis"]
+        words = SEED_FAULTS[case.experiment]
+        if words not in hypothesis["statement"]:
+            raise ValueError(f"{case.experiment}: hypothesis.statement no longer says {words!r}")
+        hypothesis["statement"] = hypothesis["statement"].replace(words, case.fault)
     spec["metadata"]["name"] = case.name
     path = folder / f"{case.name}.experiment.yaml"
     path.write_text(yaml.safe_dump(spec, sort_keys=False))

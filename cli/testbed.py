@@ -167,6 +167,7 @@ def _summary(plan: Plan, where: RunDir) -> Table:
         ("Redis (direct)", urls.redis_direct),
         ("fault proxy control", urls.proxy_control + "/faults"),
         ("supervisor", urls.supervisor + "/status"),
+        ("node exporter (the machine's CPU)", urls.node_exporter),
         ("pod ports", ", ".join(str(p) for p in plan.ports.pods)),
         ("run dir", str(where.path)),
         (

@@ -18,7 +18,7 @@ from typing import Any
 from analysis.analyse import Analysis, analyse, write_analysis
 from analysis.record import RunData, chaos_windows
 from analysis.report import Report, write_report
-from analysis.signals import BREAKER_OPENED, BREAKERS_NOT_CLOSED, FIRING_ALERTS, STEP, Signals
+from analysis.signals import BREAKER_OPENED, BREAKERS_NOT_CLOSED, FIRING_ALERTS, HOST_CPU, STEP, Signals
 from chaos.errors import ChaosLabError
 from chaos.record import RUN, Event, EventKind, RunStatus
 from chaos.spec import Experiment
@@ -32,6 +32,7 @@ _SIGNAL_QUERIES = {  # Signals field: (query, what a problem note calls it)
     "alerts": (FIRING_ALERTS, "alerts"),
     "breaker_opened": (BREAKER_OPENED, "breaker trips"),
     "breakers_not_closed": (BREAKERS_NOT_CLOSED, "breakers"),
+    "host_cpu": (HOST_CPU, "the machine's CPU"),
 }
 
 

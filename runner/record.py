@@ -8,7 +8,7 @@
         load/               the load's record directory: requests-*.csv, run.json, locust*.csv/json, log
         events.jsonl        one JSON object per line: {"time": unix seconds, "kind": ..., ...}
         pods.csv            time,ready,desired (one sample per second)
-        signals.json        Prometheus' answers about alerts and breaker openings over the run
+        signals.json        Prometheus' answers about alerts, breaker openings and the machine's CPU
         prometheus/*.json   each spec metric query over the run (range query, step 1 s)
         observed.json       per-phase observed metrics with intervals, per-second series, recovery
         verdict.json        each success criterion: observed value, pass/fail, inside the prediction?

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Set up chaoslab on a Debian machine: the servers the testbed runs (Redis, HAProxy, Prometheus,
+# Set up chaoslab on a Debian machine: the servers the testbed runs (Redis, HAProxy, Prometheus and its node exporter,
 # from Debian packages), Chromium (the report's browser test), and a virtual environment in .venv
 # with chaoslab and its dev tools. With --cluster, also the Kubernetes control plane the
 # Kubernetes backend's tests run against (scripts/build-control-plane.sh: Go builds, about 10
@@ -16,7 +16,7 @@ for arg in "$@"; do
 done
 
 need=()
-for pair in redis-server:redis-server haproxy:haproxy prometheus:prometheus promtool:prometheus chromium:chromium; do
+for pair in redis-server:redis-server haproxy:haproxy prometheus:prometheus promtool:prometheus prometheus-node-exporter:prometheus-node-exporter chromium:chromium; do
     command -v "${pair%%:*}" >/dev/null 2>&1 || need+=("${pair##*:}")
 done
 if [ ${#need[@]} -gt 0 ]; then
@@ -27,7 +27,7 @@ if [ ${#need[@]} -gt 0 ]; then
     apt-get update -qq
     DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
     # The Debian packages start their own daemons; chaoslab starts its own instances on free ports.
-    for svc in redis-server haproxy prometheus; do
+    for svc in redis-server haproxy prometheus prometheus-node-exporter; do
         if command -v systemctl >/dev/null 2>&1; then systemctl stop "$svc" >/dev/null 2>&1 || true; fi
         if command -v service >/dev/null 2>&1; then service "$svc" stop >/dev/null 2>&1 || true; fi
     done

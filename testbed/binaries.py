@@ -7,7 +7,12 @@ import shutil
 
 from chaos.errors import PrerequisiteError
 
-PACKAGES = {"redis-server": "redis-server", "haproxy": "haproxy", "prometheus": "prometheus"}
+PACKAGES = {
+    "redis-server": "redis-server",
+    "haproxy": "haproxy",
+    "prometheus": "prometheus",
+    "prometheus-node-exporter": "prometheus-node-exporter",
+}
 """Binary name -> the Debian package that installs it."""
 _SYSTEM_DIRS = ("/usr/local/sbin", "/usr/sbin", "/sbin")
 

@@ -43,6 +43,8 @@ class Urls:
     feature_store: str
     """What the pods use: Redis through the fault proxy."""
     redis_direct: str
+    node_exporter: str
+    """The machine's CPU counters (node_cpu_seconds_total)."""
 
     @classmethod
     def of(cls, plan: Plan) -> Urls:
@@ -56,6 +58,7 @@ class Urls:
             proxy_control=plan.url(p.proxy_control),
             feature_store=redis_url(plan.host, p.proxy),
             redis_direct=redis_url(plan.host, p.redis),
+            node_exporter=plan.url(p.node_exporter, "/metrics"),
         )
 
 

@@ -125,5 +125,17 @@ def prometheus_command(plan: Plan, config: Path, data: Path) -> list[str]:
     ]
 
 
+def node_exporter_command(plan: Plan) -> list[str]:
+    """The machine's CPU counters only (node_cpu_seconds_total): what a run records of its host."""
+    return [
+        plan.binaries["prometheus-node-exporter"],
+        f"--web.listen-address={plan.host}:{plan.ports.node_exporter}",
+        "--collector.disable-defaults",
+        "--collector.cpu",
+        "--web.disable-exporter-metrics",
+        "--log.level=warn",
+    ]
+
+
 def daemon_command(run_dir: RunDir) -> list[str]:
     return [sys.executable, "-m", "testbed", "daemon", "--run-dir", str(run_dir.path)]

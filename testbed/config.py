@@ -61,6 +61,10 @@ class Overrides:
         return dataclasses.replace(profile, service=service, readiness=readiness, lifecycle=lifecycle)
 
 
+FIXED_PORTS = 8
+"""Ports every testbed has besides its pod slots (the fields of Ports before `pods`)."""
+
+
 @dataclass(frozen=True)
 class Ports:
     service: int
@@ -73,21 +77,23 @@ class Ports:
     proxy_control: int
     supervisor: int
     prometheus: int
+    node_exporter: int
+    """Prometheus' node exporter: the machine's CPU (busy, idle, stolen by the hypervisor)."""
     pods: tuple[int, ...]
     surge: tuple[int, ...] = ()
     """Slots for a rolling update's surge pods (service.strategy.maxSurge), empty otherwise."""
 
     @classmethod
     def from_list(cls, ports: list[int], replicas: int, surge: int = 0) -> Ports:
-        fixed = 7
+        fixed = FIXED_PORTS
         if len(ports) != fixed + replicas + surge:
             raise ValueError(
                 f"ports={len(ports)} must be {fixed + replicas + surge} "
                 f"for {replicas} replicas and {surge} surge slots"
             )
-        service, metrics, redis, proxy, control, supervisor, prometheus = ports[:fixed]
+        service, metrics, redis, proxy, control, supervisor, prometheus, node = ports[:fixed]
         pods, extra = tuple(ports[fixed : fixed + replicas]), tuple(ports[fixed + replicas :])
-        return cls(service, metrics, redis, proxy, control, supervisor, prometheus, pods, extra)
+        return cls(service, metrics, redis, proxy, control, supervisor, prometheus, node, pods, extra)
 
     @property
     def slots(self) -> tuple[int, ...]:
@@ -104,6 +110,7 @@ class Ports:
             self.proxy_control,
             self.supervisor,
             self.prometheus,
+            self.node_exporter,
             *self.pods,
             *self.surge,
         )

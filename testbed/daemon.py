@@ -47,6 +47,7 @@ TIMEOUTS = {
     "artifacts": 600.0,
     "features": 180.0,
     "fault proxy": 15.0,
+    "node exporter": 15.0,
     "pods": 120.0,
     "haproxy": 60.0,
     "prometheus": 60.0,
@@ -136,6 +137,7 @@ class Daemon:
         self._supervision = asyncio.create_task(self._supervise())
         await self._run_step("pods", self._wait_pods_ready)
         await self._run_step("haproxy", self._start_haproxy)
+        await self._run_step("node exporter", self._start_node_exporter)
         await self._run_step("prometheus", self._start_prometheus)
 
     async def _run_step(self, name: str, start: Callable[[], Awaitable[None]]) -> None:
@@ -147,7 +149,7 @@ class Daemon:
         except TimeoutError:
             self._step(name, "failed", f"not ready within {TIMEOUTS[name]:g} s")
             raise StartupError(
-                f"{name} was not ready within {TIMEOUTS[name]:g} s{self._log_tail(name)}"
+                f"{name} was not ready within {TIMEOUTS[name]:g} s{self._log_tail(name.replace(' ', '-'))}"
             ) from None
         except (ChaosLabError, OSError) as exc:
             self._step(name, "failed", str(exc))
@@ -227,6 +229,11 @@ class Daemon:
         popen = self._spawn("fault-proxy", components.proxy_command(self.plan))
         url = self.plan.url(self.plan.ports.proxy_control, "/healthz")
         await self._until("fault-proxy", popen, lambda: _http_ok(url))
+
+    async def _start_node_exporter(self) -> None:
+        popen = self._spawn("node-exporter", components.node_exporter_command(self.plan))
+        url = self.plan.url(self.plan.ports.node_exporter, "/metrics")
+        await self._until("node-exporter", popen, lambda: _http_ok(url))
 
     async def _supervise(self) -> None:
         plan, profile = self.plan, self.profile
@@ -338,6 +345,7 @@ class Daemon:
             "fault-proxy": plan.ports.proxy_control,
             "testbed-supervisor": plan.ports.supervisor,
             "prometheus": plan.ports.prometheus,
+            "node": plan.ports.node_exporter,
         }
         config.write_text(
             prometheus_config(plan.host, self.run_dir.file("targets/pods.json"), jobs, rule_files)

@@ -22,7 +22,15 @@ from chaos.processes import ProcessRecord
 from chaos.system import load_system_profile
 from testbed.binaries import find_all
 from testbed.components import daemon_command
-from testbed.config import DEFAULT_PROFILE, DEFAULT_RULES, PROJECT_ROOT, Overrides, Plan, Ports
+from testbed.config import (
+    DEFAULT_PROFILE,
+    DEFAULT_RULES,
+    FIXED_PORTS,
+    PROJECT_ROOT,
+    Overrides,
+    Plan,
+    Ports,
+)
 from testbed.daemon import StartupError
 from testbed.ports import free_ports
 from testbed.rundir import DAEMON, RunDir
@@ -31,7 +39,6 @@ START_TIMEOUT = 900.0
 """Upper bound for a whole start-up (training the model on a cold machine included)."""
 DAEMON_STOP_TIMEOUT = 30.0
 POLL = 0.2
-FIXED_PORTS = 7
 
 
 class TestbedRunningError(ChaosLabError):

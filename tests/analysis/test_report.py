@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import shutil
+from dataclasses import replace
 from pathlib import Path
 
 from analysis.analyse import analyse
@@ -35,11 +36,12 @@ def test_a_recorded_run_is_reported_with_no_testbed(tmp_path: Path) -> None:
     assert f"\n## Prediction score: {folder.name}\n" in results
     assert "### Emergency stop" in results and "`chaoslab cleanup`" in results
     assert "| 10.0 s | inject: chaos-testing/fail-one on pod-" in results
+    assert "The machine's CPU (node exporter, share of its CPUs per scrape): baseline busy 39.0 %" in results
     score = json.loads((folder / SCORE).read_text())
     assert score["confidence"] == report.card.confidence and score["resilience"] == report.card.resilience
     assert [m["metric"] for m in score["metrics"]] == ["availability", "availability", "recovery_time"]
     html = (folder / HTML).read_text()
-    assert html.startswith("<!DOCTYPE html>") and html.count('<img class="plot"') == 4
+    assert html.startswith("<!DOCTYPE html>") and html.count('<img class="plot"') == 5
     assert "http://" not in html and "https://" not in html  # self-contained
 
 
@@ -64,3 +66,25 @@ def test_pod_events_close_in_time_are_one_line() -> None:
         ("101.5 s", "inject: ns/x on p-1"),
         ("130.0 s", "breaker-closed: p-3"),
     ]
+
+
+def test_the_backlog_files_a_medium_item_when_the_machine_ran_out_of_cpu(tmp_path: Path) -> None:
+    data = RunData.load(recorded_run(tmp_path))
+    analysis = analyse(data)
+    assert not [i for i in backlog(data, analysis, score_run(data, analysis)) if "machine's CPU" in i.issue]
+    assert data.signals is not None and data.signals.host_cpu is not None and data.origin is not None
+    chaos_start = data.info["phases"]["chaos"]["start"]
+
+    def used_up_early_in_chaos(t: float, v: str, mode: str) -> str:
+        return "0.0" if mode == "idle" and chaos_start < t <= chaos_start + 3 else v
+
+    host = [
+        dict(
+            s, values=[[t, used_up_early_in_chaos(float(t), v, s["metric"]["mode"])] for t, v in s["values"]]
+        )
+        for s in data.signals.host_cpu
+    ]
+    used_up = replace(data, signals=replace(data.signals, host_cpu=host))
+    items = backlog(used_up, analysis, score_run(used_up, analysis))
+    (item,) = [i for i in items if "machine's CPU" in i.issue]
+    assert item.priority == Priority.MEDIUM and "(3 s of chaos)" in item.issue

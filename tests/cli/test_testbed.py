@@ -16,7 +16,7 @@ def test_the_summary_names_the_profile_with_its_overrides_and_every_address(
 ) -> None:
     plan = Plan(
         profile_path=repo_root / "experiments" / "system.yaml",
-        ports=Ports.from_list(list(range(8000, 8010)), 3),
+        ports=Ports.from_list(list(range(8000, 8011)), 3),
         overrides=Overrides(replicas=3, concurrency=4),
     )
     console = Console(record=True, width=200)
@@ -24,4 +24,5 @@ def test_the_summary_names_the_profile_with_its_overrides_and_every_address(
     text = console.export_text()
     assert "system.yaml: 3 pods x 4 model slots, 30 ms mean service time" in text
     assert "http://127.0.0.1:8000/predict" in text
-    assert "8007, 8008, 8009" in text
+    assert "8008, 8009, 8010" in text
+    assert "http://127.0.0.1:8007/metrics" in text  # the node exporter

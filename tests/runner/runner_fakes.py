@@ -20,7 +20,7 @@ from typing import Any
 
 import yaml
 
-from analysis.signals import BREAKER_OPENED, BREAKERS_NOT_CLOSED
+from analysis.signals import BREAKER_OPENED, BREAKERS_NOT_CLOSED, HOST_CPU
 from chaos.errors import ChaosLabError
 from chaos.spec import Experiment, load_experiment
 from load import Record, read_records
@@ -334,7 +334,7 @@ BREAKER_LAG = 1.0
 class FakePrometheus:
     """Up, every target up; ALERTS fires MLServicePodsUnavailable while the world had a pod not ready;
     every pod's breaker is open from a second after a network fault was set until a second after it
-    was cleared."""
+    was cleared; the machine's CPU is 60 % idle and 1 % stolen throughout."""
 
     url = "http://127.0.0.1:2"
 
@@ -371,6 +371,15 @@ class FakePrometheus:
             return (
                 [{"metric": {"pod": p.name}, "values": open_at} for p in self.world.pods] if open_at else []
             )
+        if query == HOST_CPU:  # one node, 60 % idle, 1 % stolen
+            modes = {"idle": "0.6", "steal": "0.01"}
+            return [
+                {
+                    "metric": {"instance": "node:9100", "mode": m},
+                    "values": [[t, v] for t in _seconds(start, end)],
+                }
+                for m, v in modes.items()
+            ]
         return [{"metric": {}, "values": [[t, "1"] for t in _seconds(start, end)]}]
 
     def _breakers_open(self, t: float) -> bool:

@@ -17,6 +17,8 @@ import pytest
 import yaml
 from typer.testing import CliRunner
 
+from analysis.host import host_phases, to_phases
+from analysis.signals import Signals
 from cli.main import app
 from runner.marker import MARKER_NAME
 from testbed.client import TestbedClient
@@ -152,6 +154,14 @@ def test_a_pod_failure_run_end_to_end(testbed: tuple[TestbedClient, Path], tmp_p
     prediction = json.loads((record / "prediction.json").read_text())
     assert prediction["prediction"]["replications"] == 2
     assert "## Before, during, after" in (record / "summary.md").read_text()
+
+    # the machine's CPU, from the testbed's node exporter, for every phase of the run
+    signals = Signals.from_json(json.loads((record / "signals.json").read_text()))
+    rows = host_phases(signals.host_cpu, to_phases(json.loads((record / "run.json").read_text())))
+    assert {r.phase for r in rows} == {"baseline", "chaos", "recovery"}
+    assert all(0.0 <= r.idle_min <= 1.0 and 0.0 <= r.steal_max <= 1.0 and r.samples > 0 for r in rows)
+    assert all(r.busy_mean > 0.0 for r in rows)  # the load and the pods ran on it
+    assert "The machine's CPU (node exporter" in (record / "summary.md").read_text()
 
     # nothing is left on the testbed: no failure, no fault, no marker; every pod serves again
     assert all(ready and not failed for _, ready, failed in wait_all_ready(client, 10.0))

@@ -21,6 +21,7 @@ from prometheus_api_client import PrometheusConnect
 from prometheus_client.parser import text_string_to_metric_families
 
 from analysis.observed import BREAKER_OPEN
+from analysis.signals import HOST_CPU
 from chaos import processes
 from chaos.manifest import ChaosManifest, load_manifest
 from runner.executors.local import LocalExecutor
@@ -131,13 +132,27 @@ def test_a_request_through_haproxy_gets_features_from_redis_through_the_proxy(te
 
     def every_target_up() -> list[dict[str, Any]] | None:
         series: list[dict[str, Any]] = prom.custom_query("up")
-        return series if len(series) == 7 and all(s["value"][1] == "1" for s in series) else None
+        return series if len(series) == 8 and all(s["value"][1] == "1" for s in series) else None
 
     series = poll("every Prometheus target up", every_target_up, 10)
     pods = {s["metric"]["pod"] for s in series if s["metric"]["job"] == "ml-prediction-service"}
     assert pods == {p["name"] for p in testbed.pods()}
     jobs = {s["metric"]["job"] for s in series}
-    assert jobs == {"ml-prediction-service", "haproxy", "fault-proxy", "testbed-supervisor", "prometheus"}
+    assert jobs == {
+        "ml-prediction-service",
+        "haproxy",
+        "fault-proxy",
+        "testbed-supervisor",
+        "prometheus",
+        "node",
+    }
+
+    def machine_cpu() -> list[dict[str, Any]] | None:  # the query a run records of its host
+        shares: list[dict[str, Any]] = prom.custom_query(HOST_CPU)
+        return shares if {s["metric"]["mode"] for s in shares} == {"idle", "steal"} else None
+
+    shares = poll("the machine's CPU shares from the node exporter", machine_cpu, 10)
+    assert all(0.0 <= float(s["value"][1]) <= 1.0 for s in shares)
     poll(
         "Redis (no exporter of its own) is seen through the supervisor",
         lambda: [s["value"][1] for s in prom.custom_query('testbed_process_up{component="redis"}')] == ["1"],

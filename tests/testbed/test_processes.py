@@ -77,13 +77,13 @@ def test_free_ports_are_distinct_and_free() -> None:
 def test_a_plan_round_trips_through_its_file(run_dir: RunDir) -> None:
     plan = Plan(
         profile_path=Path("/x/system.yaml"),
-        ports=Ports.from_list(list(range(8000, 8010)), 3),
+        ports=Ports.from_list(list(range(8000, 8011)), 3),
         overrides=Overrides(replicas=3, probe_period=0.5),
         binaries={"haproxy": "/usr/sbin/haproxy"},
     )
     plan.save(run_dir.plan_file)
     assert run_dir.plan() == plan
-    assert plan.ports.pods == (8007, 8008, 8009)
+    assert plan.ports.pods == (8008, 8009, 8010)
 
 
 def test_overrides_change_only_what_they_name(repo_root: Path) -> None:
@@ -141,7 +141,7 @@ def test_pods_are_started_with_the_overridden_concurrency(run_dir: RunDir, repo_
 
     plan = Plan(
         profile_path=repo_root / "experiments" / "system.yaml",
-        ports=Ports.from_list(list(range(8000, 8010)), 3),
+        ports=Ports.from_list(list(range(8000, 8011)), 3),
         overrides=Overrides(replicas=3, concurrency=4),
     )
     args = _parser().parse_args(pod_command(plan, plan.profile(), run_dir, "pod-a", 8007)[3:])
