@@ -92,13 +92,16 @@ def coverage_lines(
 ) -> list[str]:
     out = [f"## {title}", ""]
     out.append(
-        "| metric | phase | runs | inside 90 % PI | mean width | mean abs error | mean rel error | passes |"
+        "| metric | phase | runs | inside 90 % PI [90 % CI] | mean width | mean abs error | mean rel error "
+        "| passes |"
     )
     out.append("|---|---|---|---|---|---|---|---|")
     for r in rows:
         rel = "-" if r.mean_relative_error is None else f"{r.mean_relative_error:.1%}"
+        low, high = r.coverage_interval
         out.append(
-            f"| {r.metric} | {r.phase or 'run'} | {r.runs} | {r.coverage:.0%} ({r.covered}/{r.runs}) "
+            f"| {r.metric} | {r.phase or 'run'} | {r.runs} "
+            f"| {r.coverage:.0%} ({r.covered}/{r.runs}) [{low:.0%}, {high:.0%}] "
             f"| {fmt(r.metric, r.mean_width)} | {fmt(r.metric, r.mean_abs_error)} | {rel} | {r.passes} |"
         )
     return out

@@ -47,6 +47,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from analysis.analyse import analyse  # noqa: E402
+from analysis.coverage import PooledCoverage, pooled_coverage  # noqa: E402
 from analysis.hindcast import hindcast, repredicted  # noqa: E402
 from analysis.record import RunData  # noqa: E402
 from analysis.score import MetricScore, ScoreCard, score_run  # noqa: E402
@@ -261,20 +262,19 @@ def print_case(name: str, card: ScoreCard, seconds: float) -> None:
 
 def totals(cards: list[ScoreCard]) -> None:
     scores = [m for c in cards for m in c.metrics]
-    inside = sum(1 for m in scores if m.inside)
+    if not scores:
+        print("\nnothing scored")
+        return
+    every, spread = pooled_coverage(cards), pooled_coverage(cards, with_width=True)
     print(
-        f"\nall scored values: {inside}/{len(scores)} inside their 90 % interval "
-        f"({inside / len(scores):.0%}; target 85-95 %)"
-        if scores
-        else "\nnothing scored"
+        f"\nall scored values: {every.covered}/{every.values} inside their 90 % interval "
+        f"({every.coverage:.0%}{_ci(every)}; target 85-95 %)"
     )
-    spread = [m for m in scores if m.width and m.width > 0]
-    if scores and spread:
-        held = sum(1 for m in spread if m.inside)
+    if spread.values:
         print(
-            f"  of them {len(scores) - len(spread)} with an interval of zero width (every replication "
-            f"agreed: 100 % availability, all pods ready, ...); the other {held}/{len(spread)} inside "
-            f"({held / len(spread):.0%})"
+            f"  of them {every.values - spread.values} with an interval of zero width (every replication "
+            f"agreed: 100 % availability, all pods ready, ...); the other {spread.covered}/{spread.values} "
+            f"inside ({spread.coverage:.0%}{_ci(spread)})"
         )
     for (metric, phase), target in TARGETS.items():
         found = [m for c in cards if (m := find(c, metric, phase)) is not None]
@@ -292,6 +292,13 @@ def totals(cards: list[ScoreCard]) -> None:
             f"{metric} ({phase or 'run'}): within target {met}/{len(errors)}, mean |error| {mean:.4g}, "
             f"inside 90 % PI {covered}/{len(found)}"
         )
+
+
+def _ci(pooled: PooledCoverage) -> str:
+    """The pooled coverage's 90 % interval from resampling whole cases (analysis.coverage)."""
+    if pooled.low is None or pooled.high is None:
+        return ""
+    return f", 90 % CI by case {pooled.low:.0%}-{pooled.high:.0%}"
 
 
 def main() -> None:

@@ -16,7 +16,7 @@ from hypothesis import strategies as st
 from scipy import stats
 
 from analysis.alert_score import observed_firing, score_alerts
-from analysis.coverage import coverage
+from analysis.coverage import coverage, pooled_coverage
 from analysis.score import (
     CRITICAL_CAP,
     CriterionScore,
@@ -180,6 +180,42 @@ def test_coverage_counts_the_runs_inside_their_interval() -> None:
     assert row.mean_width == pytest.approx(0.02)
     assert row.mean_abs_error == pytest.approx((0.005 + 0 + 0.02 + 0.005) / 4)
     assert row.mean_interval_score == pytest.approx((0.02 * 4 + 20 * 0.01) / 4)
+
+
+def test_a_coverage_carries_its_wilson_interval_by_hand() -> None:
+    p = Estimate(0.05, 0.04, 0.06, 10)
+    cards = [
+        ScoreCard(f"run-{i}", "x", (scored("latency_p95", 0.05 if i < 9 else 0.09, p),), ())
+        for i in range(10)
+    ]
+    (row,) = coverage(cards)
+    z, n, share = stats.norm.ppf(0.95), 10, 0.9
+    centre = (share + z * z / (2 * n)) / (1 + z * z / n)
+    half = z * math.sqrt(share * (1 - share) / n + z * z / (4 * n * n)) / (1 + z * z / n)
+    assert row.coverage_interval == pytest.approx((centre - half, centre + half))
+    assert row.to_dict()["coverageInterval"] == pytest.approx([centre - half, centre + half])
+
+
+def _run(name: str, inside: int, outside: int) -> ScoreCard:
+    p = Estimate(0.05, 0.04, 0.06, 10)
+    values = [0.05] * inside + [0.09] * outside
+    return ScoreCard(name, "x", tuple(scored("latency_p95", v, p) for v in values), ())
+
+
+def test_pooled_coverage_resamples_whole_runs() -> None:
+    cards = [_run("a", 10, 0), _run("b", 10, 0), _run("c", 2, 8), _run("d", 10, 0)]
+    pooled = pooled_coverage(cards)
+    assert (pooled.runs, pooled.covered, pooled.values, pooled.coverage) == (4, 32, 40, 0.8)
+    assert pooled.low is not None and pooled.high is not None
+    # the interval spans what resampling four runs can give: from one run in four bad to none
+    assert 0.35 <= pooled.low < 0.8 and pooled.high == pytest.approx(1.0)
+    # the same 40 values counted as independent would claim far more certainty (Wilson)
+    independent = stats.binomtest(32, 40).proportion_ci(confidence_level=0.9, method="wilson")
+    assert pooled.low < independent.low
+    same = pooled_coverage([_run("a", 9, 1), _run("b", 9, 1)])
+    assert (same.coverage, same.low, same.high) == (0.9, None, None)  # no spread between runs
+    assert pooled_coverage([_run("a", 9, 1)]).low is None  # one run: nothing to resample
+    assert pooled_coverage([]).values == 0
 
 
 # -- alerts ---------------------------------------------------------------------------------------
