@@ -39,7 +39,7 @@ from typing import Any, Protocol
 import numpy as np
 from scipy import stats
 
-from chaos.metrics import PHASES, SERIES
+from chaos.metrics import FRACTIONS, PHASES, SERIES
 from chaos.record import ReadySample
 from chaos.recovery import recovery_time
 
@@ -47,7 +47,6 @@ CONFIDENCE = 0.90
 BOOTSTRAP_RESAMPLES = 2000
 BOOTSTRAP_SEED = 0
 QUANTILES = {"latency_p50": 0.50, "latency_p95": 0.95, "latency_p99": 0.99}
-SHARES = ("availability", "error_rate", "cache_share", "fallback_share", "wrong_rate")
 
 
 class RequestRecord(Protocol):
@@ -257,7 +256,7 @@ def observe_phase(
         "wrong_rate": (sum(1 for r in ok if r.correct is False), judged),
     }
     values: dict[str, Value] = {}
-    for metric in SHARES:
+    for metric in FRACTIONS:
         part, whole = counts[metric]
         interval = wilson_interval(part, whole, confidence)
         values[metric] = Value(points[metric], *(interval or (None, None)))

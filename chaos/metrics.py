@@ -37,6 +37,8 @@ _ALL = (
 
 METRICS: dict[str, MetricInfo] = {m.name: m for m in _ALL}
 PHASED_METRICS: tuple[str, ...] = tuple(m.name for m in _ALL if m.phased)
+FRACTIONS: tuple[str, ...] = tuple(m.name for m in _ALL if m.unit == "fraction")
+"""The metrics that are shares of requests (a count over a count: Wilson intervals, percent)."""
 
 # Per-second series, predicted (sim) and observed (a run) alike.
 SERIES = (

@@ -13,6 +13,7 @@ from typing import Any
 
 import numpy as np
 
+from chaos.metrics import FRACTIONS
 from chaos.spec import (
     AlertsCriterion,
     Blank,
@@ -170,7 +171,7 @@ def describe_criterion(criterion: Criterion) -> str:
 def _threshold_text(c: ThresholdCriterion) -> str:
     if c.metric.startswith("latency_") or c.metric in ("breaker_first_trip", "recovery_time"):
         return f"{c.threshold * 1000:g} ms" if c.threshold < 1 else f"{c.threshold:g} s"
-    if c.metric in ("availability", "error_rate", "cache_share", "fallback_share", "wrong_rate"):
+    if c.metric in FRACTIONS:
         return f"{c.threshold * 100:g} %"
     return f"{c.threshold:g}"
 
