@@ -5,6 +5,10 @@ ReplicaSet reconcile, starts and kills processes, sends the probes that are due,
 Prometheus targets file and the pod metrics (kube-state-metrics names) in step with the pods. A
 probe is sent at its own tick (the pod's probe grid), not at the step that found it due: a step can
 be up to TICK late, and a pod whose start-up ends on a tick begins to listen only about 25 ms after.
+
+The daemon's log says, for each container start, on which readiness probe the pod became ready and
+whether the first probe after its emulated start-up failed, in seconds from the container's start:
+a run's one-second samples of the Ready count cannot tell a late probe phase from a late start-up.
 """
 
 from __future__ import annotations
@@ -31,6 +35,8 @@ from testbed.replicaset import (
     Env,
     Kill,
     Pod,
+    PodNotFoundError,
+    PodTemplate,
     ProbeCheck,
     ReplicaSet,
     Revision,
@@ -102,7 +108,11 @@ class Supervisor:
         self._reap(now)
         results, self._probe_results = self._probe_results, []
         for check, ok in results:
+            was_ready = self._ready(check.pod)
             self.execute(self.replicaset.probe_result(check.pod, check.kind, ok, now))
+            note = readiness_note(self._find(check.pod), check, ok, was_ready, self.replicaset.template)
+            if note:
+                log.info("%s", note)
         self.execute(self.replicaset.reconcile(now))
         for check in self.replicaset.probes_due(now, within=TICK):  # sent on their tick, not the step's
             task = asyncio.create_task(self._probe(check, max(0.0, check.at - now)))
@@ -112,6 +122,16 @@ class Supervisor:
         if seen != self._pods_seen:
             self._pods_seen = seen
             self._on_pods_changed(self.replicaset.pods)
+
+    def _find(self, name: str) -> Pod | None:
+        try:
+            return self.replicaset.pod(name)
+        except PodNotFoundError:
+            return None
+
+    def _ready(self, name: str) -> bool:
+        pod = self._find(name)
+        return pod is not None and pod.ready
 
     def _reap(self, now: float) -> None:
         for name, proc in list(self._procs.items()):
@@ -326,3 +346,24 @@ class ProcessMetrics(Collector):
 
 def _record_name(pod: str) -> str:
     return f"pod-{pod}"
+
+
+def readiness_note(
+    pod: Pod | None, check: ProbeCheck, ok: bool, was_ready: bool, template: PodTemplate
+) -> str | None:
+    """The log line a readiness probe's outcome earns, if any: the probe that made the pod ready, and
+    the first probe at or after the end of the pod's emulated start-up when it failed (on the tick the
+    start-up ends it always does: the pod listens some 25 ms later; later than that, the pod listened
+    late), each timed from the container's start. Other outcomes say nothing new and are not logged."""
+    if check.kind != READINESS or pod is None or pod.started_at is None or was_ready:
+        return None
+    since = check.at - pod.started_at
+    if ok and pod.ready:
+        return f"pod {pod.name}: ready on the readiness probe sent {since:.3f} s after its container started"
+    startup, period = template.lifecycle.startup_time, template.readiness.period
+    if not ok and startup <= since < startup + period:
+        return (
+            f"pod {pod.name}: readiness probe failed {since:.3f} s after its container started "
+            f"(the first since its {startup:g} s start-up)"
+        )
+    return None

@@ -214,6 +214,21 @@ spec:
     assert ready["created_at"] == replacement["created_at"]
     assert ready["started_at"] - ready["created_at"] >= SCHEDULE_DELAY
     assert ready["ready_since"] - ready["started_at"] >= STARTUP
+    # and the daemon's log times the probe that made it ready from its container's start
+    line = poll(
+        "the daemon logs the replacement's readiness",
+        lambda: next(
+            (
+                x
+                for x in testbed.run_dir.log("daemon").read_text().splitlines()
+                if f"pod {ready['name']}: ready on the readiness probe sent" in x
+            ),
+            None,
+        ),
+        SLACK,
+    )
+    since = float(line.split("sent ")[1].split(" s after")[0])
+    assert STARTUP <= since <= STARTUP + PERIOD + 0.001
     poll("HAProxy sends traffic to it again", lambda: testbed.servers()[str(slot)].up, PERIOD * 2 + SLACK)
     executor.recover("chaos-testing", "kill-one")
 
