@@ -137,7 +137,7 @@ def fit_fault_timing(data: RunData) -> FaultTiming | None:
     chaos_start, chaos_end = experiment.phases.bounds()["chaos"]
     first = chaos_start + min(step.after for step in experiment.chaos)
     timing = experiment.system.fault_timing
-    actions = {getattr(step.manifest, "action", "") for step in experiment.chaos}
+    actions = {step.manifest.action for step in experiment.chaos}
     action = next(iter(actions)) if len(actions) == 1 and actions <= set(timing.remove_delays) else None
     remove = timing.remove_delay if action is None else timing.remove_delay_of(action)
     to_phase_end = all(

@@ -28,9 +28,7 @@ def scenario_from_experiment(experiment: Experiment) -> Scenario:
     for step in experiment.chaos:
         manifest = step.manifest
         start = chaos_start + step.after + timing.apply_delay
-        remove = (
-            timing.remove_delay if isinstance(manifest, Rollout) else timing.remove_delay_of(manifest.action)
-        )
+        remove = timing.remove_delay_of(manifest.action)  # a rollout's is never listed: removeDelay
         duration = _duration(step, start, chaos_end + remove)
         with _naming(manifest.source):
             if isinstance(manifest, Rollout):
