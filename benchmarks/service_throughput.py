@@ -10,13 +10,16 @@ connections, each with the CPU time the pod used (from /proc) per answered reque
 - `paced: testbed`: the profile as it is (service time, slots, queue), requests sent at a fixed rate
   (default: the pod's share of 600 requests/s over the profile's replicas) over a few connections,
   as HAProxy sends them on the testbed. A pod that mostly waits pays for every wake-up of its event
-  loop with cold caches, so this CPU per request is the one that bounds the testbed.
+  loop with cold caches, so this CPU per request is the one that bounds the testbed. Several rates
+  (`--rate 20,40,67`) run one after another on the same pod; with `--paced-slots N` the pod has N
+  slots, so that no request waits for one and the latency is the time inside the pod alone, to see
+  whether it grows with the pod's rate.
 
 The client writes pre-encoded HTTP/1.1 requests and reads answers by Content-Length, so that it,
 not the pod, stays cheap. Prints figures; asserts nothing about time.
 
     .venv/bin/python benchmarks/service_throughput.py [--requests 6000] [--concurrency 8]
-        [--rate 60] [--seconds 30] [--connections 4]
+        [--rate 60[,90,...]] [--paced-slots N] [--seconds 30] [--connections 4]
 """
 
 from __future__ import annotations
@@ -93,15 +96,19 @@ def wait_until(check: Any, what: str, process: subprocess.Popen[bytes]) -> None:
         time.sleep(0.02)
 
 
-def write_profile(directory: Path, slots: int | None) -> Path:
-    """The project's system profile; with `slots`, zero service time and that many slots and queue."""
+def write_profile(directory: Path, slots: int | None, zero_service: bool = True) -> Path:
+    """The project's system profile; with `slots`, that many slots and queue, and zero service time
+    unless not `zero_service`."""
     doc = yaml.safe_load((ROOT / "experiments" / "system.yaml").read_text())
+    name = "system.yaml"
     if slots is not None:
         service = doc["spec"]["service"]
-        service["serviceTime"] = {"distribution": "constant", "mean": "0s", "cv": 0}
+        if zero_service:
+            service["serviceTime"] = {"distribution": "constant", "mean": "0s", "cv": 0}
         service["concurrency"] = slots
         service["maxQueue"] = slots
-    path = directory / ("system-zero.yaml" if slots is not None else "system.yaml")
+        name = "system-zero.yaml" if zero_service else f"system-{slots}-slots.yaml"
+    path = directory / name
     path.write_text(yaml.safe_dump(doc))
     return path
 
@@ -182,12 +189,13 @@ def run(label: str, pod: int, port: int, requests: list[bytes], connections: int
     wall, cpu = time.perf_counter() - t0, cpu_seconds(pod) - cpu0
     latencies = tally.latencies or [float("nan")]
     p50, p95 = np.percentile(latencies, [50, 95]) * 1000
+    mean = float(np.mean(latencies)) * 1000
     per_request = cpu / tally.ok if tally.ok else float("nan")
     print(
         f"{label:<19} {tally.ok:>6} ok {tally.failed:>4} failed {tally.ok / wall:>7.0f} req/s  "
         f"pod CPU {cpu:5.2f} s ({cpu / wall:4.2f} cores) = {per_request * 1e3:5.2f} ms per request "
         f"({1 / per_request if per_request else float('nan'):5.0f} req/s per core)  "
-        f"latency p50 {p50:5.1f} ms p95 {p95:5.1f} ms"
+        f"latency mean {mean:5.2f} ms p50 {p50:5.1f} ms p95 {p95:5.1f} ms"
     )
 
 
@@ -207,13 +215,36 @@ def start_pod(port: int, profile: Path, url: str, artifacts: Path) -> subprocess
     return pod
 
 
+def _rates(text: str) -> list[float]:
+    try:
+        rates = [float(part) for part in text.split(",")]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"--rate {text!r}: comma-separated numbers expected") from None
+    if not rates or any(r <= 0 for r in rates):
+        raise argparse.ArgumentTypeError(f"--rate {text!r}: every rate must be above 0")
+    return rates
+
+
 def main() -> None:
     profile = load_system_profile(ROOT / "experiments" / "system.yaml")
     pod_share = TESTBED_TARGET_RPS / profile.service.replicas
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--requests", type=int, default=6000, help="requests of each saturated run")
     parser.add_argument("--concurrency", type=int, default=8, help="connections of the saturated runs")
-    parser.add_argument("--rate", type=float, default=pod_share, help="requests/s of the paced run")
+    parser.add_argument(
+        "--rate",
+        type=_rates,
+        default=[pod_share],
+        help="requests/s of the paced run; several, comma-separated, run one after another on one pod",
+    )
+    parser.add_argument(
+        "--paced-slots",
+        type=int,
+        default=None,
+        help="model slots of the paced pod (default: the profile's); enough that no request waits "
+        "for one, and the latency is the time inside the pod alone, which shows whether it grows "
+        "with the pod's rate",
+    )
     parser.add_argument("--seconds", type=float, default=30.0, help="length of the paced run")
     parser.add_argument("--connections", type=int, default=4, help="connections of the paced run")
     args = parser.parse_args()
@@ -241,7 +272,7 @@ def main() -> None:
             names = feature_names()
             load_features(url, ids, features, names)
             rng = np.random.default_rng(0)
-            paced_count = max(1, round(args.rate * args.seconds))
+            paced_count = max(1, round(max(args.rate) * args.seconds))
             picks = rng.integers(0, len(ids), size=max(args.requests, paced_count))
             by_store = [http_request({"entity_id": ids[i]}) for i in picks]
             in_request = [
@@ -258,9 +289,13 @@ def main() -> None:
             stop(pod)
 
             port = free_port()
-            pod = start_pod(port, write_profile(work, None), url, work / "artifacts")
-            print(f"paced at {args.rate:g} req/s over {args.connections} connections (profile as it is):")
-            run("paced: testbed", pod.pid, port, by_store[:paced_count], args.connections, args.rate)
+            paced = write_profile(work, args.paced_slots, zero_service=False)
+            pod = start_pod(port, paced, url, work / "artifacts")
+            slots = "profile as it is" if args.paced_slots is None else f"{args.paced_slots} slots"
+            for rate in args.rate:
+                count = max(1, round(rate * args.seconds))
+                print(f"paced at {rate:g} req/s over {args.connections} connections ({slots}):")
+                run(f"paced: {rate:g} req/s", pod.pid, port, by_store[:count], args.connections, rate)
         finally:
             if pod is not None:
                 stop(pod)
