@@ -7,7 +7,7 @@ beside the coverage. Pure: score cards in, rows out.
 
 A coverage counted from a few runs is itself uncertain, and the project's claim (intervals that
 hold 90 % of the time) is checked against it, so each figure carries its own 90 % interval: per
-metric, a Wilson interval (scipy.stats.binomtest; one value per run, runs independent); pooled over
+metric, a Wilson interval (analysis.observed's; one value per run, runs independent); pooled over
 every metric of the runs, a bootstrap that resamples whole runs (scipy.stats.bootstrap, paired),
 because the values of one run are not independent: one slow machine moves all its latency figures
 together, so counting them as separate draws would make the pooled figure look surer than it is.
@@ -23,6 +23,7 @@ from typing import Any
 import numpy as np
 from scipy import stats
 
+from analysis.observed import BOOTSTRAP_RESAMPLES, wilson_interval
 from analysis.score import MetricScore, ScoreCard
 from analysis.tolerances import Grade
 
@@ -46,8 +47,9 @@ class CoverageRow:
     @property
     def coverage_interval(self) -> tuple[float, float]:
         """LEVEL Wilson interval of the coverage."""
-        ci = stats.binomtest(self.covered, self.runs).proportion_ci(confidence_level=LEVEL, method="wilson")
-        return float(ci.low), float(ci.high)
+        interval = wilson_interval(self.covered, self.runs, LEVEL)
+        assert interval is not None, "a coverage row has at least one run"
+        return interval
 
     def to_dict(self) -> dict[str, Any]:
         low, high = self.coverage_interval
@@ -68,7 +70,6 @@ class CoverageRow:
 
 LEVEL = 0.90
 """Confidence level of a coverage's own interval."""
-BOOTSTRAP_RESAMPLES = 2000
 
 
 @dataclass(frozen=True)

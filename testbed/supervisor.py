@@ -108,9 +108,10 @@ class Supervisor:
         self._reap(now)
         results, self._probe_results = self._probe_results, []
         for check, ok in results:
-            was_ready = self._ready(check.pod)
+            pod = self._find(check.pod) if check.kind == READINESS else None
+            was_ready = pod is not None and pod.ready
             self.execute(self.replicaset.probe_result(check.pod, check.kind, ok, now))
-            note = readiness_note(self._find(check.pod), check, ok, was_ready, self.replicaset.template)
+            note = readiness_note(pod, check, ok, was_ready, self.replicaset.template)
             if note:
                 log.info("%s", note)
         self.execute(self.replicaset.reconcile(now))
@@ -128,10 +129,6 @@ class Supervisor:
             return self.replicaset.pod(name)
         except PodNotFoundError:
             return None
-
-    def _ready(self, name: str) -> bool:
-        pod = self._find(name)
-        return pod is not None and pod.ready
 
     def _reap(self, now: float) -> None:
         for name, proc in list(self._procs.items()):
